@@ -1,0 +1,6 @@
+"""``python -m usam_toolkit`` is the ``usam`` command."""
+
+from .cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,45 @@
+"""Recipe section ``data``: manifests, length policy, batching and bad-sample handling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+
+@dataclass
+class DataConfig:
+    """Where examples come from and how they are batched.
+
+    Relative manifest paths are resolved against the recipe's folder.
+    """
+
+    train: List[str] = field(default_factory=list)
+    valid: List[str] = field(default_factory=list)
+    test: List[str] = field(default_factory=list)
+    # Dynamic batching: a batch holds at most this many seconds of audio (sum over samples) ...
+    batch_seconds: float = 240.0
+    # ... and at most this many samples.
+    max_batch_size: int = 64
+    # Examples are grouped by length into buckets of this many batches before shuffling.
+    bucket_size: int = 100
+    # Training length policy; evaluation never crops.
+    max_seconds: float = 30.0
+    length_policy: str = "crop"  # crop | skip | split
+    on_bad_sample: str = "error"  # error | skip (skips are counted and written to a report)
+    # JSONL file listing every skipped id and reason (lenient mode); None = "<output_dir>/bad_samples.jsonl"
+    # chosen by the trainer, or no file when nobody gives one.
+    bad_sample_report: Optional[str] = None
+    # Bounds beyond which audio is bad input (absurd lengths, odd sample rates), in both modes.
+    min_audio_seconds: float = 0.05
+    max_audio_seconds: float = 3600.0
+    min_sample_rate: int = 4000
+    max_sample_rate: int = 192000
+    # Prompt paraphrase: an integer index, or "random" (a seeded random paraphrase per training sample;
+    # evaluation then uses variant 0).
+    prompt_variant: str = "0"
+    # Multi-task sampling: weight per task name (missing tasks weigh 1) and temperature.
+    task_weights: Dict[str, float] = field(default_factory=dict)
+    task_temperature: float = 1.0
+    num_workers: int = 0
+    # Folder of the on-disk cache of frozen encoder outputs; None disables it.
+    feature_cache: Optional[str] = None

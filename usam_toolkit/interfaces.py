@@ -1,0 +1,325 @@
+"""The contract between the core and every plugin: build context, protocols and output records.
+
+Only the standard library and ``typing`` are imported at module level so that listing and validating
+plugins stays instant; tensors appear in annotations as strings.
+
+Shapes are written ``[B, T, D]``: batch, time (frames or tokens), feature width.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What a ``build_fn(cfg, ctx)`` may know beyond its own config; never the whole recipe.
+
+    Attributes:
+        input_dim: width of the stream feeding the component (projectors, losses), or None.
+        frame_rate: frames per second of that stream, or None where time has no rate (text).
+        output_dim: width the component must produce, or None where it chooses (intermediate projector).
+        llm_dim: hidden width of the language model, once known.
+        prompt_dim: width of the pooled prompt embedding given to task-aware components.
+        task_names: the recipe's task names, in order (routers and analyses index them).
+        device: torch device string the model will run on.
+        base_dir: folder against which relative paths in the component's config are resolved
+            (the recipe's folder); never the current working directory.
+        cache_dir: folder where the component may cache converted weights or derived files.
+        is_last: True for the last projector of the chain (its output feeds the LLM).
+    """
+
+    input_dim: int | None = None
+    frame_rate: float | None = None
+    output_dim: int | None = None
+    llm_dim: int | None = None
+    prompt_dim: int | None = None
+    task_names: tuple[str, ...] = ()
+    device: str = "cpu"
+    base_dir: Path | None = None
+    cache_dir: Path | None = None
+    is_last: bool = False
+
+    def resolve_path(self, value: str | Path) -> Path:
+        """Resolve a config path: absolute, ``~``-expanded, or relative to :attr:`base_dir`."""
+        p = Path(value).expanduser()
+        if p.is_absolute() or self.base_dir is None:
+            return p
+        return (self.base_dir / p).resolve()
+
+
+# --------------------------------------------------------------------------------------------------
+# Output records
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class EncoderOutput:
+    """Features of one encoder.
+
+    Attributes:
+        features: ``[B, T, D]``; frames at index >= ``lengths[b]`` are padding and carry no meaning.
+        lengths: ``[B]`` long, number of valid frames per sample.
+        frame_rate: frames per second of ``features``.
+        hidden_states: optional per-layer outputs ``[L, B, T, D]`` for analyses.
+    """
+
+    features: "torch.Tensor"
+    lengths: "torch.Tensor"
+    frame_rate: float
+    hidden_states: "torch.Tensor | None" = None
+
+    @property
+    def mask(self) -> "torch.Tensor":
+        """``[B, T]`` bool, True on valid frames."""
+        return lengths_to_mask(self.lengths, self.features.shape[1])
+
+
+@dataclass
+class ProjectorOutput:
+    """Output of one projector in the chain.
+
+    Attributes:
+        features: ``[B, T', D']``.
+        lengths: ``[B]`` long, valid tokens per sample.
+        frame_rate: tokens per second after this projector.
+        aux_losses: named scalar losses the projector wants added (e.g. TAPM load balancing); the
+            recipe's ``losses`` decide their weight.
+        extras: analysis tensors (e.g. ``routing_weights`` ``[B, N_experts]``); never needed for training.
+    """
+
+    features: "torch.Tensor"
+    lengths: "torch.Tensor"
+    frame_rate: float
+    aux_losses: dict[str, "torch.Tensor"] = field(default_factory=dict)
+    extras: dict[str, "torch.Tensor"] = field(default_factory=dict)
+
+
+@dataclass
+class ProjectorContext:
+    """Per-batch information a projector may use besides the audio features.
+
+    Attributes:
+        prompt_embedding: ``[B, D_prompt]`` pooled embedding of each sample's task prompt (LLM input
+            embeddings averaged over the prompt's tokens), or None if the model has no prompt.
+        task_ids: ``[B]`` long, index of each sample's task in ``BuildContext.task_names``.
+    """
+
+    prompt_embedding: "torch.Tensor | None" = None
+    task_ids: "torch.Tensor | None" = None
+
+
+@dataclass
+class LLMOutput:
+    """What the language model returns for a teacher-forced batch.
+
+    Attributes:
+        logits: ``[B, L, V]`` over the packed sequence.
+        labels: ``[B, L]`` long, -100 outside the target.
+        audio_embeds: ``[B, T_a, D]`` the audio tokens as fed to the LLM (after projection).
+        audio_lengths: ``[B]``.
+        text_embeds: ``[B, T_t, D]`` input embeddings of the target text (for contrastive losses).
+        text_lengths: ``[B]``.
+        hidden_states: optional ``[B, L, D]`` last hidden state.
+    """
+
+    logits: "torch.Tensor"
+    labels: "torch.Tensor"
+    audio_embeds: "torch.Tensor"
+    audio_lengths: "torch.Tensor"
+    text_embeds: "torch.Tensor"
+    text_lengths: "torch.Tensor"
+    hidden_states: "torch.Tensor | None" = None
+
+
+@dataclass
+class LossInputs:
+    """Everything a loss plugin may read; built once per step by the model.
+
+    Attributes:
+        llm: teacher-forced LLM output.
+        aux_losses: projector auxiliary losses by name.
+        task_ids: ``[B]`` long task indices.
+    """
+
+    llm: LLMOutput
+    aux_losses: dict[str, "torch.Tensor"] = field(default_factory=dict)
+    task_ids: "torch.Tensor | None" = None
+
+
+@dataclass
+class LossOutput:
+    """A loss plugin's result: an unweighted scalar and values to log (plain floats)."""
+
+    loss: "torch.Tensor"
+    logs: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class GenerationConfig:
+    """Decoding settings; ``max_new_tokens`` always comes from the recipe or the caller.
+
+    Attributes:
+        strategy: "greedy", "beam" or "nucleus".
+        max_new_tokens: hard limit on generated tokens.
+        num_beams: beams for "beam".
+        length_penalty: exponent on length for beam scores.
+        top_p: nucleus mass for "nucleus".
+        temperature: sampling temperature for "nucleus".
+        repetition_penalty: >1 discourages repeats.
+        seed: sampling seed (nucleus).
+    """
+
+    strategy: str = "greedy"
+    max_new_tokens: int = 128
+    num_beams: int = 4
+    length_penalty: float = 1.0
+    top_p: float = 0.9
+    temperature: float = 1.0
+    repetition_penalty: float = 1.0
+    seed: int = 0
+
+
+# --------------------------------------------------------------------------------------------------
+# Protocols (structural: plugins need not inherit from anything but torch.nn.Module)
+# --------------------------------------------------------------------------------------------------
+@runtime_checkable
+class Encoder(Protocol):
+    """An audio encoder; an ``nn.Module``.
+
+    Attributes:
+        output_dim: D of :class:`EncoderOutput.features`.
+        frame_rate: frames per second produced.
+        sample_rate: audio rate the encoder expects; the data layer resamples to it.
+    """
+
+    output_dim: int
+    frame_rate: float
+    sample_rate: int
+
+    def __call__(self, audio: "torch.Tensor", audio_lengths: "torch.Tensor") -> EncoderOutput:
+        """Encode ``audio`` ``[B, N]`` (float, mono, at ``sample_rate``) with ``audio_lengths`` ``[B]``."""
+        ...
+
+    def fingerprint(self) -> str:
+        """A string that changes whenever the encoder's outputs could change (config and weights)."""
+        ...
+
+
+@runtime_checkable
+class Projector(Protocol):
+    """One link of the projector chain; an ``nn.Module``. ``output_dim`` is its output width."""
+
+    output_dim: int
+
+    def __call__(
+        self, features: "torch.Tensor", lengths: "torch.Tensor", frame_rate: float, context: ProjectorContext
+    ) -> ProjectorOutput:
+        """Map ``features`` ``[B, T, D_in]`` to a :class:`ProjectorOutput`."""
+        ...
+
+
+@runtime_checkable
+class LanguageModel(Protocol):
+    """A causal LM that reads audio tokens in its input sequence; an ``nn.Module``.
+
+    The packed layout per sample is ``[prompt_left, audio, prompt_right, target]`` without inner
+    padding; labels are -100 outside ``target``.
+    """
+
+    hidden_size: int
+
+    def prompt_embedding(self, prompts: Sequence[str]) -> "torch.Tensor":
+        """``[B, D]`` mean of the input embeddings of each prompt's tokens."""
+        ...
+
+    def forward_packed(
+        self,
+        prompt_left: Sequence[str],
+        audio_embeds: "torch.Tensor",
+        audio_lengths: "torch.Tensor",
+        prompt_right: Sequence[str],
+        targets: Sequence[str],
+    ) -> LLMOutput:
+        """Teacher-forced pass over the packed sequences."""
+        ...
+
+    def generate_packed(
+        self,
+        prompt_left: Sequence[str],
+        audio_embeds: "torch.Tensor",
+        audio_lengths: "torch.Tensor",
+        prompt_right: Sequence[str],
+        config: GenerationConfig,
+    ) -> list[str]:
+        """Batched generation with left padding and a KV cache; one string per sample."""
+        ...
+
+
+@runtime_checkable
+class Loss(Protocol):
+    """A training objective; an ``nn.Module`` (it may hold trainable heads, e.g. SACLM)."""
+
+    def __call__(self, inputs: LossInputs) -> LossOutput: ...
+
+
+@runtime_checkable
+class Metric(Protocol):
+    """A corpus-level scorer. ``compute`` returns named scores (percentages where the field uses them)."""
+
+    name: str
+
+    def compute(self, hypotheses: Sequence[str], references: Sequence[Sequence[str]], **kw: Any) -> dict[str, Any]:
+        """Score ``hypotheses`` against one or more references each."""
+        ...
+
+
+@runtime_checkable
+class Task(Protocol):
+    """A task: prompt templates, default metrics and text normalisation.
+
+    Attributes:
+        name: task name as used in manifests.
+        metrics: default metric plugin names.
+    """
+
+    name: str
+    metrics: Sequence[str]
+
+    def prompt(self, example: dict[str, Any], variant: int = 0) -> tuple[str, str]:
+        """``(prompt_left, prompt_right)`` around the audio tokens for ``example``."""
+        ...
+
+    def normalize(self, text: str) -> str:
+        """Normalise a hypothesis or reference before scoring."""
+        ...
+
+
+def lengths_to_mask(lengths: "torch.Tensor", max_len: int | None = None) -> "torch.Tensor":
+    """``[B]`` lengths to a ``[B, T]`` bool mask, True on valid positions."""
+    import torch
+
+    t = int(lengths.max().item()) if max_len is None and lengths.numel() else int(max_len or 0)
+    return torch.arange(t, device=lengths.device)[None, :] < lengths[:, None]
+
+
+@dataclass
+class StepOutput:
+    """What a model's training forward returns to the trainer.
+
+    Attributes:
+        loss: weighted total loss (scalar tensor with grad).
+        logs: per-term values as plain floats (e.g. ``{"loss/cross_entropy": 2.3}``).
+        batch_size: samples in the batch.
+        audio_seconds: total audio seconds in the batch.
+        extras: analysis tensors (e.g. TAPM ``routing_weights`` ``[B, N]`` and ``task_ids`` ``[B]``).
+    """
+
+    loss: "torch.Tensor"
+    logs: dict[str, float] = field(default_factory=dict)
+    batch_size: int = 0
+    audio_seconds: float = 0.0
+    extras: dict[str, "torch.Tensor"] = field(default_factory=dict)
