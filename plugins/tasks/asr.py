@@ -1,0 +1,37 @@
+"""Automatic speech recognition (English): WER on Whisper-normalised text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .base import PromptTask, PromptTaskConfig
+
+ASR_PROMPTS = (
+    "Transcribe the speech into text.",
+    "Write down what is said in the audio.",
+    "Recognize the speech and give the transcript.",
+    "What does the speaker say? Transcribe it.",
+)
+
+
+@dataclass
+class AsrConfig(PromptTaskConfig):
+    """ASR task: prompts and metrics."""
+
+    metrics: list[str] = field(default_factory=lambda: ["wer"])
+
+
+class AsrTask(PromptTask):
+    name = "asr"
+    metrics: tuple[str, ...] = ("wer",)
+    DEFAULT_PROMPTS = ASR_PROMPTS
+
+    def normalize(self, text: str) -> str:
+        from usam_toolkit.text.normalize import normalize_english
+
+        return normalize_english(text)
+
+
+def build_asr(cfg: AsrConfig, ctx) -> AsrTask:
+    """Speech recognition: "Transcribe the speech into text."; scored by WER."""
+    return AsrTask(cfg, cfg.metrics)

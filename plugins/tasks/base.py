@@ -1,0 +1,84 @@
+"""Shared behaviour of the built-in tasks: prompt templates, targets, references.
+
+Prompt format (fed to the LLM as ``[prompt_left, audio tokens, prompt_right, target]``)::
+
+    prompt_left  = "<Audio>"
+    prompt_right = "</Audio> {instruction}"
+
+``instruction`` is one of the task's paraphrases (``variant`` picks it, modulo their number), or the
+example's own free-form ``prompt`` field when it has one. Examples may be
+:class:`usam_toolkit.data.manifest.Example` objects or plain dicts with the manifest's keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+AUDIO_OPEN = "<Audio>"
+AUDIO_CLOSE = "</Audio>"
+
+
+def field_of(example: Any, key: str, default: Any = None) -> Any:
+    """``example[key]`` for dicts and :class:`Example` alike; ``default`` when absent or None."""
+    getter = getattr(example, "get", None)
+    value = getter(key, default) if getter is not None else getattr(example, key, default)
+    return default if value is None else value
+
+
+@dataclass
+class PromptTaskConfig:
+    """Fields common to every built-in task.
+
+    Attributes:
+        prompts: paraphrases of the instruction; empty = the task's built-in list.
+        audio_open: text before the audio tokens.
+        audio_close: text right after the audio tokens (the instruction follows after a space).
+    """
+
+    prompts: tuple[str, ...] = ()
+    audio_open: str = AUDIO_OPEN
+    audio_close: str = AUDIO_CLOSE
+
+
+class PromptTask:
+    """A task defined by instruction paraphrases; subclasses set ``name``, ``metrics``, ``DEFAULT_PROMPTS``."""
+
+    name: str = ""
+    metrics: Sequence[str] = ()
+    DEFAULT_PROMPTS: tuple[str, ...] = ()
+
+    def __init__(self, cfg: PromptTaskConfig, metrics: Sequence[str] | None = None):
+        self.cfg = cfg
+        self.prompts = tuple(cfg.prompts) or self.DEFAULT_PROMPTS
+        if metrics:
+            self.metrics = list(metrics)
+
+    @property
+    def num_prompt_variants(self) -> int:
+        return len(self.prompts)
+
+    def instruction(self, example: Any, variant: int = 0) -> str:
+        """The instruction text for ``example`` (its own ``prompt`` field wins)."""
+        own = field_of(example, "prompt")
+        if own:
+            return str(own)
+        return self.prompts[int(variant) % len(self.prompts)]
+
+    def prompt(self, example: Any, variant: int = 0) -> tuple[str, str]:
+        """``(prompt_left, prompt_right)`` around the audio tokens."""
+        return self.cfg.audio_open, f"{self.cfg.audio_close} {self.instruction(example, variant)}"
+
+    def references(self, example: Any) -> list[str]:
+        """Every reference of ``example`` (``target`` as a list)."""
+        target = field_of(example, "target", "")
+        return [str(t) for t in target] if isinstance(target, (list, tuple)) else [str(target)]
+
+    def target(self, example: Any) -> str:
+        """The training target: the first reference."""
+        return self.references(example)[0]
+
+    def normalize(self, text: str) -> str:
+        from usam_toolkit.text.normalize import normalize_basic
+
+        return normalize_basic(text)
