@@ -211,7 +211,12 @@ class Encoder(Protocol):
 
 @runtime_checkable
 class Projector(Protocol):
-    """One link of the projector chain; an ``nn.Module``. ``output_dim`` is its output width."""
+    """One link of the projector chain; an ``nn.Module``. ``output_dim`` is its output width.
+
+    A projector that changes the token rate (windowing, stacking) also defines
+    ``output_frame_rate(frame_rate) -> float``, so the next link is built knowing its input rate;
+    without it the rate is taken as unchanged.
+    """
 
     output_dim: int
 
