@@ -1,0 +1,144 @@
+"""AdamW on the trainable parameters, the warm-up + linear-decay schedule, precision, and optimizer
+state keyed by parameter NAME (portable across single process, DDP and FSDP2, and world sizes)."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any, Callable, ContextManager
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from .config import TrainConfig
+from .distributed import full_tensor
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW over the parameters with ``requires_grad`` (one group: the paper decays every weight)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ConfigError("train: the model has no trainable parameters (every component is frozen)")
+    if len(cfg.betas) != 2:
+        raise ConfigError(f"train.betas: expected two numbers, got {list(cfg.betas)}")
+    return torch.optim.AdamW(
+        params, lr=cfg.lr, betas=(float(cfg.betas[0]), float(cfg.betas[1])), eps=cfg.eps, weight_decay=cfg.weight_decay
+    )
+
+
+def warmup_linear(max_steps: int, warmup_ratio: float) -> Callable[[int], float]:
+    """LR factor at optimizer step ``s`` (0-based): ``(s+1)/W`` for ``s < W``, then linear to 0 at
+    ``max_steps``, with ``W = ceil(warmup_ratio * max_steps)``."""
+    import math
+
+    warmup = int(math.ceil(warmup_ratio * max_steps))
+
+    def factor(s: int) -> float:
+        if s < warmup:
+            return (s + 1) / warmup
+        return max(0.0, (max_steps - s) / max(1, max_steps - warmup))
+
+    return factor
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR:
+    """LambdaLR with :func:`warmup_linear` (its state dict holds only numbers)."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_linear(cfg.max_steps, cfg.warmup_ratio))
+
+
+@dataclass
+class Precision:
+    """Resolved precision: autocast dtype (None = fp32) and whether a GradScaler is needed."""
+
+    name: str
+    dtype: torch.dtype | None
+    device_type: str
+
+    @property
+    def use_scaler(self) -> bool:
+        return self.dtype is torch.float16
+
+    def autocast(self) -> ContextManager[Any]:
+        if self.dtype is None:
+            return nullcontext()
+        return torch.autocast(device_type=self.device_type, dtype=self.dtype)
+
+
+def resolve_precision(name: str, device: torch.device) -> Precision:
+    """``auto`` is bf16 on a GPU that supports it (fp16 otherwise) and fp32 on CPU."""
+    if name not in PRECISIONS:
+        raise ConfigError(f"train.precision: '{name}' is not one of {', '.join(PRECISIONS)}")
+    if name == "auto":
+        if device.type != "cuda":
+            name = "fp32"
+        else:
+            name = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if name == "fp16" and device.type != "cuda":
+        raise ConfigError("train.precision: fp16 needs a CUDA device; use fp32 or bf16 on CPU")
+    dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
+    return Precision(name, dtype, device.type)
+
+
+def _param_names(model: nn.Module) -> dict[int, str]:
+    return {id(p): n for n, p in model.named_parameters()}
+
+
+def optimizer_state_by_name(optimizer: torch.optim.Optimizer, model: nn.Module) -> dict[str, Any]:
+    """The optimizer state dict with parameter names instead of positions, full tensors on CPU.
+
+    A collective under FSDP2 (sharded states are gathered): every rank must call it.
+    """
+    names = _param_names(model)
+    sd = optimizer.state_dict()
+    order = [p for g in optimizer.param_groups for p in g["params"]]
+    state: dict[str, Any] = {}
+    for idx, p in enumerate(order):
+        if idx not in sd["state"]:
+            continue
+        state[names[id(p)]] = {
+            k: (full_tensor(v).detach().to("cpu").clone() if torch.is_tensor(v) else v) for k, v in sd["state"][idx].items()
+        }
+    groups = []
+    for g, sd_g in zip(optimizer.param_groups, sd["param_groups"]):
+        group = {k: (list(v) if isinstance(v, tuple) else v) for k, v in sd_g.items() if k != "params"}
+        group["params"] = [names[id(p)] for p in g["params"]]
+        groups.append(group)
+    return {"state": state, "param_groups": groups}
+
+
+def load_optimizer_state_by_name(optimizer: torch.optim.Optimizer, model: nn.Module, saved: dict[str, Any]) -> None:
+    """Inverse of :func:`optimizer_state_by_name`; shards full tensors onto FSDP2 parameters."""
+    names = _param_names(model)
+    order = [p for g in optimizer.param_groups for p in g["params"]]
+    current = [names[id(p)] for p in order]
+    saved_names = [n for g in saved["param_groups"] for n in g["params"]]
+    if sorted(current) != sorted(saved_names):
+        missing = sorted(set(current) - set(saved_names))
+        extra = sorted(set(saved_names) - set(current))
+        raise ConfigError(
+            f"optimizer state does not fit the trainable parameters: missing {missing[:10]}, unexpected {extra[:10]}"
+        )
+    state: dict[int, Any] = {}
+    for idx, p in enumerate(order):
+        entry = saved["state"].get(current[idx])
+        if entry is None:
+            continue
+        out = {}
+        for k, v in entry.items():
+            if torch.is_tensor(v) and hasattr(p, "device_mesh") and tuple(v.shape) == tuple(p.shape):
+                from torch.distributed.tensor import distribute_tensor
+
+                v = distribute_tensor(v.to(p.device_mesh.device_type), p.device_mesh, p.placements)
+            out[k] = v
+        state[idx] = out
+    groups = []
+    pos = 0
+    for g_saved, g in zip(saved["param_groups"], optimizer.param_groups):
+        group = {k: (tuple(v) if k == "betas" else v) for k, v in g_saved.items() if k != "params"}
+        group["params"] = list(range(pos, pos + len(g["params"])))
+        pos += len(g["params"])
+        groups.append(group)
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
