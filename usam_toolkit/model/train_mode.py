@@ -5,30 +5,18 @@ Encoders and LLM plugins share this so that every component offers the same thre
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import List
-
-import torch.nn as nn
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
+from .lora import LoraSettings
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch.nn as nn
 
 MODES = ("frozen", "lora", "trainable")
 
 
-@dataclass
-class LoraSettings:
-    """LoRA hyper-parameters (paper: rank 8 on the query and value projections).
-
-    ``target_modules`` are matched by peft against sub-module names (suffix match).
-    """
-
-    rank: int = 8
-    alpha: int = 16
-    dropout: float = 0.05
-    target_modules: List[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
-
-
-def apply_train_mode(module: nn.Module, mode: str, lora: LoraSettings | None = None, where: str = "") -> nn.Module:
+def apply_train_mode(module: "nn.Module", mode: str, lora: LoraSettings | None = None, where: str = "") -> "nn.Module":
     """Set ``requires_grad`` (and inject LoRA adapters) on ``module`` in place.
 
     Args:
@@ -70,7 +58,7 @@ def apply_train_mode(module: nn.Module, mode: str, lora: LoraSettings | None = N
     return module
 
 
-def count_parameters(module: nn.Module) -> tuple[int, int]:
+def count_parameters(module: "nn.Module") -> tuple[int, int]:
     """``(total, trainable)`` parameter counts."""
     total = sum(p.numel() for p in module.parameters())
     trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)

@@ -1,0 +1,168 @@
+"""Helpers shared by the encoder plugins: train-mode settings, fingerprints, lengths, log-mel frontend.
+
+Importing this module pulls in torch; plugin ``__init__`` files import it lazily (inside build
+functions), never at module level.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from usam_toolkit.model.train_mode import LoraSettings, apply_train_mode
+
+from .configs import EncoderModeConfig
+
+__all__ = [
+    "EncoderModeConfig",
+    "LoraSettings",
+    "apply_mode",
+    "conv_out_length",
+    "fingerprint",
+    "mel_filters",
+    "pad_mask",
+    "whisper_log_mel",
+]
+
+
+
+
+def apply_mode(module: nn.Module, cfg: Any, where: str = "encoder") -> nn.Module:
+    """Apply ``cfg.mode`` / ``cfg.lora`` to ``module`` via :func:`apply_train_mode`.
+
+    ``cfg.lora`` may arrive as a plain mapping from the recipe; it is turned into :class:`LoraSettings`.
+    Frozen modules are also put in eval mode so dropout never perturbs cached features.
+    """
+    lora = getattr(cfg, "lora", None)
+    if isinstance(lora, dict):
+        lora = LoraSettings(**lora)
+    mode = getattr(cfg, "mode", "frozen")
+    out = apply_train_mode(module, mode, lora, where=f"{where}.mode")
+    if mode == "frozen":
+        out.eval()
+    return out
+
+
+_FINGERPRINT_ATTR = "_usam_fingerprint_cache"
+
+
+def fingerprint(module: nn.Module, cfg: Any, refresh: bool = False) -> str:
+    """sha256 of ``repr(cfg)``, the class name and every parameter/buffer's name, dtype, shape and bytes.
+
+    The result is cached on the module (hashing a large model takes seconds); pass ``refresh=True``
+    after changing weights in place (training).
+
+    Args:
+        module: the encoder.
+        cfg: its config dataclass instance.
+        refresh: recompute even if cached.
+
+    Returns:
+        a 64-character hex digest.
+    """
+    cached = getattr(module, _FINGERPRINT_ATTR, None)
+    if cached is not None and not refresh:
+        return cached
+    h = hashlib.sha256()
+    h.update(type(module).__qualname__.encode())
+    h.update(repr(cfg).encode())
+    tensors = list(module.state_dict().items())
+    for name, t in tensors:
+        h.update(name.encode())
+        h.update(str(t.dtype).encode())
+        h.update(str(tuple(t.shape)).encode())
+        data = t.detach().cpu().contiguous()
+        if data.dtype == torch.bfloat16:
+            data = data.view(torch.int16)
+        h.update(data.numpy().tobytes())
+    digest = h.hexdigest()
+    object.__setattr__(module, _FINGERPRINT_ATTR, digest)
+    return digest
+
+
+def conv_out_length(
+    length: torch.Tensor, kernel: int, stride: int, padding: int = 0, dilation: int = 1
+) -> torch.Tensor:
+    """Exact output length of a 1-D convolution (PyTorch's formula), element-wise on ``[B]`` lengths."""
+    return torch.div(length + 2 * padding - dilation * (kernel - 1) - 1, stride, rounding_mode="floor") + 1
+
+
+def pad_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+    """``[B, T]`` bool, True on PADDED positions (the convention of ``key_padding_mask``)."""
+    return torch.arange(max_len, device=lengths.device)[None, :] >= lengths[:, None]
+
+
+# --------------------------------------------------------------------------------------------------
+# Whisper log-mel frontend (matches openai/whisper and transformers' WhisperFeatureExtractor)
+# --------------------------------------------------------------------------------------------------
+_MEL_CACHE: dict[tuple[int, int, int], torch.Tensor] = {}
+
+
+def _hz_to_mel_slaney(f: torch.Tensor) -> torch.Tensor:
+    f_sp = 200.0 / 3
+    mels = f / f_sp
+    min_log_hz = 1000.0
+    min_log_mel = min_log_hz / f_sp
+    logstep = math.log(6.4) / 27.0
+    return torch.where(
+        f >= min_log_hz, min_log_mel + torch.log(f.clamp_min(1e-10) / min_log_hz) / logstep, mels
+    )
+
+
+def _mel_to_hz_slaney(m: torch.Tensor) -> torch.Tensor:
+    f_sp = 200.0 / 3
+    freqs = f_sp * m
+    min_log_hz = 1000.0
+    min_log_mel = min_log_hz / f_sp
+    logstep = math.log(6.4) / 27.0
+    return torch.where(m >= min_log_mel, min_log_hz * torch.exp(logstep * (m - min_log_mel)), freqs)
+
+
+def mel_filters(n_mels: int, sample_rate: int = 16000, n_fft: int = 400) -> torch.Tensor:
+    """``[n_mels, n_fft//2 + 1]`` Slaney-scale, Slaney-normalised triangular filters (librosa's default)."""
+    key = (n_mels, sample_rate, n_fft)
+    if key not in _MEL_CACHE:
+        n_freqs = n_fft // 2 + 1
+        fft_freqs = torch.linspace(0, sample_rate / 2, n_freqs, dtype=torch.float64)
+        mel_pts = torch.linspace(
+            _hz_to_mel_slaney(torch.tensor(0.0, dtype=torch.float64)).item(),
+            _hz_to_mel_slaney(torch.tensor(sample_rate / 2, dtype=torch.float64)).item(),
+            n_mels + 2,
+            dtype=torch.float64,
+        )
+        hz = _mel_to_hz_slaney(mel_pts)
+        fdiff = hz[1:] - hz[:-1]
+        ramps = hz[:, None] - fft_freqs[None, :]
+        lower = -ramps[:-2] / fdiff[:-1, None]
+        upper = ramps[2:] / fdiff[1:, None]
+        weights = torch.clamp(torch.minimum(lower, upper), min=0.0)
+        enorm = 2.0 / (hz[2 : n_mels + 2] - hz[:n_mels])
+        _MEL_CACHE[key] = (weights * enorm[:, None]).float()
+    return _MEL_CACHE[key]
+
+
+def whisper_log_mel(audio: torch.Tensor, n_mels: int = 80, n_fft: int = 400, hop: int = 160) -> torch.Tensor:
+    """Whisper's log-mel spectrogram of ONE clip of its real length (no padding to 30 s).
+
+    STFT with a periodic Hann window and reflect padding, power spectrum without the last frame,
+    Slaney mel filters, ``log10(max(x, 1e-10))``, clamp to ``max - 8``, then ``(x + 4) / 4``.
+
+    Args:
+        audio: ``[N]`` float mono at 16 kHz.
+        n_mels: 80 (Whisper up to v3) or 128 (large-v3).
+
+    Returns:
+        ``[n_mels, N // hop]`` (frames).
+    """
+    audio = audio.float()
+    window = torch.hann_window(n_fft, device=audio.device)
+    stft = torch.stft(audio, n_fft, hop, window=window, return_complex=True)
+    power = stft[..., :-1].abs() ** 2
+    mel = mel_filters(n_mels, 16000, n_fft).to(audio.device) @ power
+    log_spec = torch.clamp(mel, min=1e-10).log10()
+    log_spec = torch.maximum(log_spec, log_spec.max() - 8.0)
+    return (log_spec + 4.0) / 4.0

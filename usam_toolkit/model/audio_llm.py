@@ -1,0 +1,263 @@
+"""AudioLLM: encoders -> fusion -> projector chain -> LLM, with weighted losses; built from a recipe.
+
+Dimensions are derived while building: each encoder declares its width and frame rate, fusion sums the
+widths at one rate, each projector gets the previous width, the last one the LLM's width.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+import torch.nn as nn
+from omegaconf import DictConfig, OmegaConf
+
+from ..config.loader import iter_slots, recipe_path, slot_fields
+from ..errors import ConfigError
+from ..interfaces import (
+    BuildContext,
+    EncoderOutput,
+    GenerationConfig,
+    LossInputs,
+    ProjectorContext,
+    ProjectorOutput,
+    StepOutput,
+)
+from ..registry import Registry
+from .config import FusionConfig
+from .train_mode import count_parameters
+
+
+@dataclass
+class ComponentInfo:
+    """Where one built component came from (recorded in checkpoints)."""
+
+    slot: str
+    kind: str
+    name: str
+    plugin: str
+    distribution: str
+    version: str
+
+
+def default_cache_dir(cfg: DictConfig) -> Path:
+    """The recipe's ``cache_dir``, else ``$USAM_CACHE_DIR``, else ``~/.cache/usam_toolkit``."""
+    import os
+
+    value = cfg.get("cache_dir") or os.environ.get("USAM_CACHE_DIR") or "~/.cache/usam_toolkit"
+    return Path(value).expanduser()
+
+
+class AudioLLM(nn.Module):
+    """The whole model. Build it with :meth:`from_recipe`.
+
+    Attributes:
+        encoders: the audio encoders, in recipe order.
+        fusion: time-aligned concatenation of their outputs.
+        projectors: the projector chain.
+        llm: the language model.
+        losses: loss modules, with ``loss_weights`` in the same order.
+        tasks: task objects by name; ``task_names`` gives their index order.
+    """
+
+    def __init__(
+        self,
+        encoders: Sequence[nn.Module],
+        fusion: nn.Module,
+        projectors: Sequence[nn.Module],
+        llm: nn.Module,
+        losses: Sequence[nn.Module],
+        loss_names: Sequence[str],
+        loss_weights: Sequence[float],
+        tasks: Mapping[str, Any],
+        components: Sequence[ComponentInfo] = (),
+    ) -> None:
+        super().__init__()
+        self.encoders = nn.ModuleList(encoders)
+        self.fusion = fusion
+        self.projectors = nn.ModuleList(projectors)
+        self.llm = llm
+        self.losses = nn.ModuleList(losses)
+        self.loss_names = list(loss_names)
+        self.loss_weights = [float(w) for w in loss_weights]
+        self.tasks = dict(tasks)
+        self.task_names = list(self.tasks)
+        self.components = list(components)
+
+    # ------------------------------------------------------------------------------------------
+    # Building
+    # ------------------------------------------------------------------------------------------
+    @classmethod
+    def from_recipe(cls, cfg: DictConfig, registry: Registry | None = None, device: str = "cpu") -> "AudioLLM":
+        """Build every component of a validated recipe (see :func:`usam_toolkit.load_recipe`)."""
+        from ..plugins import get_registry
+        from .fusion import Fusion
+
+        reg = registry or get_registry()
+        path = recipe_path(cfg)
+        base = BuildContext(
+            device=device,
+            base_dir=path.parent if path else None,
+            cache_dir=default_cache_dir(cfg),
+        )
+        slots = {where: (kind, slot, extra) for where, kind, slot, extra in iter_slots(cfg)}
+        infos: list[ComponentInfo] = []
+
+        def build(where: str, ctx: BuildContext) -> Any:
+            kind, slot, extra = slots[where]
+            fields = slot_fields(slot, extra)
+            entry = reg.get(kind, str(fields["name"]), where)
+            infos.append(
+                ComponentInfo(where, kind, entry.name, entry.provider.plugin, entry.provider.distribution,
+                              entry.provider.version)
+            )
+            return reg.build(kind, fields, ctx, where)
+
+        task_objs = [build(f"tasks[{i}]", base) for i in range(len(cfg.tasks))]
+        tasks = {t.name: t for t in task_objs}
+        if len(tasks) != len(task_objs):
+            raise ConfigError(f"{path}: 'tasks' names a task twice: {[t.name for t in task_objs]}")
+        names = tuple(tasks)
+        base = BuildContext(**{**base.__dict__, "task_names": names})
+
+        encoders = [build(f"encoders[{i}]", base) for i in range(len(cfg.encoders))]
+        fusion_cfg = FusionConfig(**OmegaConf.to_container(cfg.fusion))  # type: ignore[arg-type]
+        fusion = Fusion(fusion_cfg, [(int(e.output_dim), float(e.frame_rate)) for e in encoders])
+
+        llm = build("llm", base)
+        llm_dim = int(llm.hidden_size)
+
+        projectors: list[nn.Module] = []
+        width, rate = int(fusion.output_dim), float(fusion.frame_rate)
+        n_proj = len(cfg.projectors)
+        if n_proj == 0:
+            raise ConfigError(f"{path}: 'projectors' is empty; the chain must end at the LLM width ({llm_dim})")
+        for i in range(n_proj):
+            last = i == n_proj - 1
+            ctx = BuildContext(
+                **{**base.__dict__, "input_dim": width, "frame_rate": rate, "output_dim": llm_dim if last else None,
+                   "llm_dim": llm_dim, "prompt_dim": llm_dim, "is_last": last}
+            )
+            proj = build(f"projectors[{i}]", ctx)
+            projectors.append(proj)
+            width = int(proj.output_dim)
+            rate = float(getattr(proj, "output_frame_rate", lambda r: r)(rate))
+        if width != llm_dim:
+            raise ConfigError(f"{path}: the projector chain ends at width {width}, the LLM needs {llm_dim}")
+
+        loss_ctx = BuildContext(**{**base.__dict__, "input_dim": llm_dim, "llm_dim": llm_dim, "prompt_dim": llm_dim})
+        losses = [build(f"losses[{i}]", loss_ctx) for i in range(len(cfg.losses))]
+        if not losses:
+            raise ConfigError(f"{path}: 'losses' is empty; e.g. losses: [{{name: cross_entropy, weight: 1.0}}]")
+        weights = [float(s.get("weight", 1.0)) for s in cfg.losses]
+        loss_names = [str(s.name) for s in cfg.losses]
+        model = cls(encoders, fusion, projectors, llm, losses, loss_names, weights, tasks, infos)
+        return model.to(device)
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: str | Path, device: str | None = None, overrides: Sequence[str] = (),
+                        **kwargs: Any) -> Any:
+        """Load a checkpoint (or a run folder) for inference: see :func:`usam_toolkit.api.load`.
+
+        Returns a :class:`usam_toolkit.api.UsamInference` with ``transcribe``, ``translate``, ``caption``
+        and ``generate``; the model itself is its ``.model``.
+        """
+        from ..api import load
+
+        return load(checkpoint, device=device, overrides=overrides, **kwargs)
+
+    # ------------------------------------------------------------------------------------------
+    # Forward
+    # ------------------------------------------------------------------------------------------
+    @property
+    def sample_rates(self) -> list[int]:
+        """The audio rates the data layer must provide (one decode, resampled to each)."""
+        return sorted({int(e.sample_rate) for e in self.encoders})
+
+    def encode(self, batch: Any) -> EncoderOutput:
+        """Run every encoder on the batch's audio at its own rate and fuse on one time axis."""
+        outs = []
+        for enc in self.encoders:
+            sr = int(enc.sample_rate)
+            kwargs = {"hashes": batch.audio_hashes} if getattr(enc, "accepts_hashes", False) else {}
+            outs.append(enc(batch.audio[sr], batch.audio_lengths[sr], **kwargs))
+        return self.fusion(outs)
+
+    def instruction_texts(self, batch: Any) -> list[str]:
+        """The text prompt of each sample (left and right parts joined), as seen by the TAPM router."""
+        return [f"{left} {right}".strip() for left, right in zip(batch.prompts_left, batch.prompts_right)]
+
+    def project(self, fused: EncoderOutput, batch: Any) -> ProjectorOutput:
+        """Run the projector chain, collecting auxiliary losses and analysis tensors."""
+        ctx = ProjectorContext(
+            prompt_embedding=self.llm.prompt_embedding(self.instruction_texts(batch)),
+            task_ids=batch.task_ids,
+        )
+        feats, lens, rate = fused.features, fused.lengths, fused.frame_rate
+        aux: dict[str, torch.Tensor] = {}
+        extras: dict[str, torch.Tensor] = {}
+        for proj in self.projectors:
+            out = proj(feats, lens, rate, ctx)
+            feats, lens, rate = out.features, out.lengths, out.frame_rate
+            aux.update(out.aux_losses)
+            extras.update(out.extras)
+        return ProjectorOutput(feats, lens, rate, aux, extras)
+
+    def forward(self, batch: Any) -> StepOutput:
+        """Teacher-forced pass: the weighted sum of the recipe's losses, and what to log."""
+        projected = self.project(self.encode(batch), batch)
+        llm_out = self.llm.forward_packed(
+            batch.prompts_left, projected.features, projected.lengths, batch.prompts_right, batch.targets
+        )
+        inputs = LossInputs(llm=llm_out, aux_losses=projected.aux_losses, task_ids=batch.task_ids)
+        total = llm_out.logits.new_zeros(())
+        logs: dict[str, float] = {}
+        for name, weight, loss in zip(self.loss_names, self.loss_weights, self.losses):
+            out = loss(inputs)
+            total = total + weight * out.loss
+            logs[f"loss/{name}"] = float(out.loss.detach())
+            logs.update({f"{name}/{k}": v for k, v in out.logs.items()})
+        extras = dict(projected.extras)
+        extras["task_ids"] = batch.task_ids
+        return StepOutput(total, logs, len(batch), float(batch.audio_seconds), extras)
+
+    @torch.no_grad()
+    def generate(self, batch: Any, config: GenerationConfig) -> list[str]:
+        """Decode one text per sample (batched, left-padded, KV cache)."""
+        projected = self.project(self.encode(batch), batch)
+        return self.llm.generate_packed(
+            batch.prompts_left, projected.features, projected.lengths, batch.prompts_right, config
+        )
+
+    # ------------------------------------------------------------------------------------------
+    # Reporting
+    # ------------------------------------------------------------------------------------------
+    def parameter_summary(self) -> list[dict[str, Any]]:
+        """Rows of (component, total, trainable) parameter counts, plus a total row."""
+        rows = []
+        named = [(f"encoders[{i}]", m) for i, m in enumerate(self.encoders)]
+        named += [("fusion", self.fusion)]
+        named += [(f"projectors[{i}]", m) for i, m in enumerate(self.projectors)]
+        named += [("llm", self.llm)]
+        named += [(f"losses[{i}]", m) for i, m in enumerate(self.losses)]
+        labels = {c.slot: c.name for c in self.components}
+        for slot, module in named:
+            total, trainable = count_parameters(module)
+            rows.append({"component": slot, "name": labels.get(slot, slot), "total": total, "trainable": trainable})
+        total, trainable = count_parameters(self)
+        rows.append({"component": "all", "name": "", "total": total, "trainable": trainable})
+        return rows
+
+    def format_parameter_summary(self) -> str:
+        rows = self.parameter_summary()
+        lines = [f"{'component':<16} {'plugin':<18} {'total':>14} {'trainable':>12} {'share':>8}"]
+        for r in rows:
+            share = 100.0 * r["trainable"] / max(1, r["total"])
+            lines.append(f"{r['component']:<16} {r['name']:<18} {r['total']:>14,} {r['trainable']:>12,} {share:>7.2f}%")
+        return "\n".join(lines)
+
+    def provenance(self) -> list[dict[str, str]]:
+        """Which distribution and version supplied each component."""
+        return [c.__dict__.copy() for c in self.components]
