@@ -30,7 +30,6 @@ from ..errors import ConfigError, UsamError
 from . import checkpoint as ckpt_io
 from .config import TrainConfig
 from .distributed import (
-    DistEnv,
     ShardedBatchSampler,
     all_reduce_sum,
     barrier,

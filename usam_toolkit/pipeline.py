@@ -1,0 +1,188 @@
+"""Recipe-level glue shared by ``usam train``, ``usam evaluate`` and the tables: build the model and the
+data of a recipe, train it, evaluate a checkpoint. The commands stay thin; every behaviour difference is a
+recipe value.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from omegaconf import DictConfig, OmegaConf
+
+from .config.loader import load_recipe, recipe_path
+from .errors import ConfigError
+
+
+def base_dir(cfg: DictConfig) -> Path | None:
+    """The folder relative paths of the recipe are resolved against."""
+    path = recipe_path(cfg)
+    return path.parent if path else None
+
+
+def output_dir(cfg: DictConfig, override: str | None = None) -> Path:
+    """The run folder: ``--out`` if given, else the recipe's ``output_dir`` (relative to where you run)."""
+    return Path(override or cfg.output_dir).expanduser().resolve()
+
+
+def pick_device(request: str | None = None) -> str:
+    """``request`` if given, else CUDA when available, else CPU."""
+    import torch
+
+    if request:
+        return request
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def build_model(cfg: DictConfig, device: str = "cpu") -> Any:
+    """The recipe's :class:`~usam_toolkit.model.audio_llm.AudioLLM`, with the feature cache applied to
+    frozen encoders when ``data.feature_cache`` is set."""
+    from .model.audio_llm import AudioLLM
+
+    model = AudioLLM.from_recipe(cfg, device=device)
+    if cfg.data.feature_cache:
+        from .data.cache import CachedEncoder, FeatureCache
+
+        root = Path(cfg.data.feature_cache).expanduser()
+        if not root.is_absolute() and base_dir(cfg) is not None:
+            root = base_dir(cfg) / root  # type: ignore[operator]
+        cache = FeatureCache(root)
+        for i, enc in enumerate(model.encoders):
+            if not any(p.requires_grad for p in enc.parameters()):
+                model.encoders[i] = CachedEncoder(enc, cache)
+    return model
+
+
+def build_data(cfg: DictConfig, model: Any, split: str, *, train: bool,
+               manifests: Sequence[str] | None = None) -> tuple[Any, Any]:
+    """DataLoader and batch sampler over the recipe's ``data.<split>`` manifests (or ``manifests``)."""
+    from .data.config import DataConfig
+    from .data.loader import build_dataloader
+
+    paths = list(manifests) if manifests else list(cfg.data[split])
+    if not paths:
+        raise ConfigError(f"{recipe_path(cfg)}: data.{split} lists no manifest")
+    data_cfg = DataConfig(**OmegaConf.to_container(cfg.data, resolve=True))  # type: ignore[arg-type]
+    if not train:
+        data_cfg.max_batch_size = int(cfg.evaluate.batch_size)
+    return build_dataloader(
+        paths, model.sample_rates, model.tasks, data_cfg, train=train, seed=int(cfg.seed),
+        base_dir=base_dir(cfg), task_names=model.task_names,
+    )
+
+
+def recipe_check(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """Reasons a checkpoint of ``saved`` cannot continue as ``current`` (model slots must match)."""
+    reasons = []
+    for key in ("encoders", "projectors", "llm", "losses", "tasks", "fusion"):
+        a, b = saved.get(key), current.get(key)
+        if a != b:
+            reasons.append(f"'{key}' differs: checkpoint has {json.dumps(a)}, recipe has {json.dumps(b)}")
+    return reasons
+
+
+def validation_fn(cfg: DictConfig, model: Any, device: str, decode: bool) -> Any:
+    """``(model, step) -> metrics`` for periodic evaluation: mean valid loss, and scores when ``decode``."""
+    if not cfg.data.valid:
+        return None
+    loader, _ = build_data(cfg, model, "valid", train=False)
+
+    def evaluate_fn(m: Any, step: int) -> dict[str, float]:
+        import torch
+
+        from .evaluate.runner import decode as run_decode
+        from .evaluate.runner import metrics_for_tasks, score
+
+        inner = getattr(m, "module", m)
+        inner.eval()
+        total, count = 0.0, 0
+        with torch.no_grad():
+            for batch in loader:
+                if len(batch) == 0:
+                    continue
+                out = inner(batch.to(device))
+                total += float(out.loss) * len(batch)
+                count += len(batch)
+        result = {"valid/loss": total / max(1, count)}
+        if decode:
+            from .evaluate.config import EvalConfig
+
+            ev = EvalConfig(**OmegaConf.to_container(cfg.evaluate, resolve=True))  # type: ignore[arg-type]
+            records = run_decode(inner, loader, ev, device, progress=False)
+            for group, res in score(records, metrics_for_tasks(inner.tasks, ev)).items():
+                for metric, values in res.items():
+                    if isinstance(values, Mapping):
+                        for k, v in values.items():
+                            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                                result[f"valid/{group}/{metric}.{k}"] = float(v)
+        return result
+
+    return evaluate_fn
+
+
+def train_recipe(path: str | Path, overrides: Sequence[str] = (), *, resume: bool | str = False,
+                 device: str | None = None, out: str | None = None, progress: bool = True) -> Any:
+    """Train a recipe end to end (single process or under torchrun); returns the TrainResult."""
+    from .train.trainer import Trainer
+    from .train.config import TrainConfig
+
+    cfg = load_recipe(path, overrides)
+    dev = pick_device(device)
+    model = build_model(cfg, dev)
+    out_dir = output_dir(cfg, out)
+    print(model.format_parameter_summary())
+    loader, sampler = build_data(cfg, model, "train", train=True)
+    train_cfg = TrainConfig(**OmegaConf.to_container(cfg.train, resolve=True))  # type: ignore[arg-type]
+    trainer = Trainer(
+        model,
+        loader.dataset,
+        sampler,
+        train_cfg,
+        out_dir,
+        collate_fn=loader.collate_fn,
+        num_workers=int(cfg.data.num_workers),
+        evaluate_fn=validation_fn(cfg, model, dev, decode=bool(getattr(train_cfg, "eval_decode", False))),
+        seed=int(cfg.seed),
+        recipe=cfg,
+        provenance={c["slot"]: c for c in model.provenance()},
+        recipe_check=recipe_check,
+        resume=resume,
+        task_names=model.task_names,
+        device=dev,
+    )
+    return trainer.fit()
+
+
+def load_for_evaluation(checkpoint: str | Path, overrides: Sequence[str] = (), recipe: str | Path | None = None,
+                        device: str | None = None) -> tuple[DictConfig, Any]:
+    """Rebuild the model of a checkpoint from its own recorded recipe (or ``recipe``) and load its weights."""
+    from .train import checkpoint as ckpt_io
+
+    ckpt = ckpt_io.resolve_checkpoint(checkpoint)
+    source = Path(recipe) if recipe else ckpt / "recipe.yaml"
+    cfg = load_recipe(source, overrides)
+    if recipe:
+        reasons = recipe_check(ckpt_io.read_recipe(ckpt), OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
+        if reasons:
+            raise ConfigError(f"checkpoint {ckpt} does not fit recipe {recipe}: " + "; ".join(reasons))
+    dev = pick_device(device)
+    model = build_model(cfg, dev)
+    ckpt_io.load_trainable(model, ckpt, strict=True)
+    return cfg, model
+
+
+def evaluate_model(cfg: DictConfig, model: Any, out_dir: Path, *, manifests: Sequence[str] | None = None,
+                   split: str = "test", device: str = "cpu", paper_scoring: bool = False,
+                   progress: bool = True, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Decode ``data.<split>`` (or ``manifests``), score per task and write the outputs into ``out_dir``."""
+    from .evaluate.config import EvalConfig
+    from .evaluate.runner import decode, metrics_for_tasks, score, write_outputs
+
+    ev = EvalConfig(**OmegaConf.to_container(cfg.evaluate, resolve=True))  # type: ignore[arg-type]
+    loader, sampler = build_data(cfg, model, split, train=False, manifests=manifests)
+    records = decode(model, loader, ev, device, progress=progress, total=len(sampler))
+    results = score(records, metrics_for_tasks(model.tasks, ev), paper_scoring=paper_scoring)
+    write_outputs(out_dir, records, results, extra)
+    return results
