@@ -12,14 +12,8 @@ from typing import Any, Mapping, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
-from .config.loader import load_recipe, recipe_path
+from .config.loader import load_recipe, recipe_base_dir, recipe_path
 from .errors import ConfigError
-
-
-def base_dir(cfg: DictConfig) -> Path | None:
-    """The folder relative paths of the recipe are resolved against."""
-    path = recipe_path(cfg)
-    return path.parent if path else None
 
 
 def output_dir(cfg: DictConfig, override: str | None = None) -> Path:
@@ -46,8 +40,8 @@ def build_model(cfg: DictConfig, device: str = "cpu") -> Any:
         from .data.cache import CachedEncoder, FeatureCache
 
         root = Path(cfg.data.feature_cache).expanduser()
-        if not root.is_absolute() and base_dir(cfg) is not None:
-            root = base_dir(cfg) / root  # type: ignore[operator]
+        if not root.is_absolute() and recipe_base_dir(cfg) is not None:
+            root = recipe_base_dir(cfg) / root  # type: ignore[operator]
         cache = FeatureCache(root)
         for i, enc in enumerate(model.encoders):
             if not any(p.requires_grad for p in enc.parameters()):
@@ -69,17 +63,36 @@ def build_data(cfg: DictConfig, model: Any, split: str, *, train: bool,
         data_cfg.max_batch_size = int(cfg.evaluate.batch_size)
     return build_dataloader(
         paths, model.sample_rates, model.tasks, data_cfg, train=train, seed=int(cfg.seed),
-        base_dir=base_dir(cfg), task_names=model.task_names,
+        base_dir=recipe_base_dir(cfg), task_names=model.task_names,
     )
 
 
+MODEL_KEYS = ("encoders", "fusion", "projectors", "llm", "losses", "tasks")
+
+
+def _leaves(value: Any, prefix: str) -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        return {k: v for key, sub in value.items() for k, v in _leaves(sub, f"{prefix}.{key}").items()}
+    if isinstance(value, list) and any(isinstance(v, Mapping) for v in value):
+        return {k: v for i, sub in enumerate(value) for k, v in _leaves(sub, f"{prefix}.{i}").items()}
+    return {prefix: value}
+
+
 def recipe_check(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
-    """Reasons a checkpoint of ``saved`` cannot continue as ``current`` (model slots must match)."""
+    """Reasons a checkpoint of recipe ``saved`` does not fit recipe ``current``.
+
+    Plugin names and every non-text field of the model's slots must match; text fields (paths, modes)
+    may differ, since the checkpoint may move between machines — a mode change still fails later,
+    when the trainable weights' names and shapes are checked.
+    """
     reasons = []
-    for key in ("encoders", "projectors", "llm", "losses", "tasks", "fusion"):
-        a, b = saved.get(key), current.get(key)
-        if a != b:
-            reasons.append(f"'{key}' differs: checkpoint has {json.dumps(a)}, recipe has {json.dumps(b)}")
+    for key in MODEL_KEYS:
+        a, b = _leaves(saved.get(key), key), _leaves(current.get(key), key)
+        for name in sorted(set(a) | set(b)):
+            va, vb = a.get(name, "<absent>"), b.get(name, "<absent>")
+            textual = isinstance(va, str) and isinstance(vb, str) and not name.endswith(".name")
+            if va != vb and not textual:
+                reasons.append(f"'{name}' is {json.dumps(va)} in the checkpoint's recipe, {json.dumps(vb)} here")
     return reasons
 
 
@@ -129,7 +142,13 @@ def train_recipe(path: str | Path, overrides: Sequence[str] = (), *, resume: boo
     from .train.config import TrainConfig
 
     cfg = load_recipe(path, overrides)
+    OmegaConf.update(cfg, "base_dir", str(recipe_base_dir(cfg)))  # the checkpoint's recipe copy needs it
     dev = pick_device(device)
+    from .train.rng import seed_everything
+
+    # The recipe's seed fixes the initial weights too, not just the loop (else they depend on whatever
+    # drew random numbers earlier in this process).
+    seed_everything(int(cfg.seed))
     model = build_model(cfg, dev)
     out_dir = output_dir(cfg, out)
     print(model.format_parameter_summary())

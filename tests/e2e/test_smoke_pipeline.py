@@ -54,5 +54,15 @@ def test_smoke_checkpoint_evaluates(smoke_run: Path, tmp_path: Path) -> None:
 def test_checkpoint_refuses_an_incompatible_recipe(smoke_run: Path) -> None:
     from usam_toolkit.pipeline import load_for_evaluation
 
-    with pytest.raises(ConfigError, match="'projectors' differs"):
+    with pytest.raises(ConfigError, match="'projectors.1.num_experts' is 3 in the checkpoint's recipe, 2 here"):
         load_for_evaluation(smoke_run, ["projectors.1.num_experts=2"], recipe=SMOKE_RECIPE)
+
+
+def test_checkpoint_rebuilds_from_its_own_recipe(smoke_run: Path, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    from usam_toolkit.pipeline import evaluate_model, load_for_evaluation
+
+    # No recipe given: the checkpoint's recorded recipe (with its base_dir) rebuilds the model.
+    cfg, model = load_for_evaluation(smoke_run)
+    assert cfg.experiment == "smoke" and cfg.base_dir
+    results = evaluate_model(cfg, model, tmp_path, device="cpu", progress=False)
+    assert set(results) == {"asr", "s2tt", "aac", "mc"}

@@ -208,6 +208,15 @@ def recipe_path(cfg: DictConfig) -> Path | None:
     return getattr(cfg, "_usam_recipe_path", None)
 
 
+def recipe_base_dir(cfg: DictConfig) -> Path | None:
+    """The folder relative paths of a recipe resolve against: ``base_dir``, else the recipe's folder."""
+    explicit = cfg.get("base_dir")
+    if explicit:
+        return Path(explicit).expanduser()
+    path = recipe_path(cfg)
+    return path.parent if path else None
+
+
 def resolve(cfg: DictConfig) -> DictConfig:
     """Resolve interpolations, with errors naming the key."""
     try:

@@ -17,7 +17,7 @@ class RecipeSchema:
     ``{name: <plugin>, <that plugin's fields>}``; loss slots also take ``weight``.
 
     ``output_dir`` is relative to the current directory (where you run); every other relative path is
-    relative to the recipe file's folder.
+    relative to ``base_dir`` (default: the recipe file's folder).
     """
 
     experiment: str = "unnamed"
@@ -28,6 +28,9 @@ class RecipeSchema:
     output_dir: str = "runs/${experiment}"
     # None: $USAM_CACHE_DIR, else ~/.cache/usam_toolkit
     cache_dir: Optional[str] = None
+    # Folder that relative paths resolve against; None: the recipe file's folder. Training records it
+    # in the checkpoint's copy of the recipe, so that copy still finds the data and models.
+    base_dir: Optional[str] = None
     encoders: List[Any] = field(default_factory=list)
     fusion: FusionConfig = field(default_factory=FusionConfig)
     projectors: List[Any] = field(default_factory=list)

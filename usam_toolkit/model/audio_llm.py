@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 from omegaconf import DictConfig, OmegaConf
 
-from ..config.loader import iter_slots, recipe_path, slot_fields
+from ..config.loader import iter_slots, recipe_base_dir, recipe_path, slot_fields
 from ..errors import ConfigError
 from ..interfaces import (
     BuildContext,
@@ -99,7 +99,7 @@ class AudioLLM(nn.Module):
         path = recipe_path(cfg)
         base = BuildContext(
             device=device,
-            base_dir=path.parent if path else None,
+            base_dir=recipe_base_dir(cfg),
             cache_dir=default_cache_dir(cfg),
         )
         slots = {where: (kind, slot, extra) for where, kind, slot, extra in iter_slots(cfg)}
