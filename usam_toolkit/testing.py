@@ -200,22 +200,27 @@ def check_task(task: Any, registry: Registry | None = None) -> None:
     assert task.normalize(once) == once, "normalize must be idempotent"
 
 
+_CHECKS: dict[str, Any] = {
+    "encoders": lambda comp, reg: check_encoder(comp),
+    "projectors": lambda comp, reg: check_projector(
+        comp, int(CONFORMANCE_CTX["input_dim"]), float(CONFORMANCE_CTX["frame_rate"]), int(CONFORMANCE_CTX["prompt_dim"])
+    ),
+    "losses": lambda comp, reg: check_loss(comp, int(CONFORMANCE_CTX["llm_dim"])),
+    "llms": lambda comp, reg: check_llm(comp),
+    "metrics": lambda comp, reg: check_metric(comp),
+    "tasks": lambda comp, reg: check_task(comp, reg),
+}
+
+
 def check_component(kind: str, name: str, tmp_dir: Path, registry: Registry | None = None) -> Any:
-    """Build ``name`` from its example and run the checks of its kind; returns the component."""
+    """Build ``name`` from its example and run the checks of its kind; returns the component.
+
+    Dataset preparers have no runtime contract beyond their config; they are checked by their own
+    fixture-tree tests.
+    """
     reg = _registry(registry)
     check_config_roundtrip(reg.get(kind, name))
     comp = build_example(kind, name, tmp_dir, reg)
-    ctx = CONFORMANCE_CTX
-    if kind == "encoders":
-        check_encoder(comp)
-    elif kind == "projectors":
-        check_projector(comp, int(ctx["input_dim"]), float(ctx["frame_rate"]), int(ctx["prompt_dim"]))
-    elif kind == "losses":
-        check_loss(comp, int(ctx["llm_dim"]))
-    elif kind == "llms":
-        check_llm(comp)
-    elif kind == "metrics":
-        check_metric(comp)
-    elif kind == "tasks":
-        check_task(comp, reg)
+    if kind in _CHECKS:
+        _CHECKS[kind](comp, reg)
     return comp
