@@ -44,7 +44,7 @@ from torch import nn
 from usam_toolkit.errors import ConfigError
 from usam_toolkit.interfaces import BuildContext, EncoderOutput
 
-from .common import apply_mode, fingerprint
+from .common import apply_mode, fingerprint, load_state_checked
 from .configs import CedConfig
 
 FREQ_POOLINGS = ("mean", "concat")
@@ -342,21 +342,8 @@ def load_ced(path: Path, num_heads: int = 0, where: str = "ced.checkpoint") -> C
     state = _canonical(raw, int(d))
     hp = _hyper(state, config, num_heads)
     model = CedBackbone(hp)
-    expected = model.state_dict()
-    state.setdefault("init_bn.num_batches_tracked", expected["init_bn.num_batches_tracked"])
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise ConfigError(
-            f"{where}: {weights} does not match CED ({hp.embed_dim}-d, {hp.depth} blocks): "
-            f"missing {missing[:6]}, unexpected {unexpected[:6]}"
-        )
-    for k, v in state.items():
-        if v.shape != expected[k].shape:
-            raise ConfigError(
-                f"{where}: {weights}: '{k}' has shape {tuple(v.shape)}, expected {tuple(expected[k].shape)}"
-            )
-    model.load_state_dict(state)
+    state.setdefault("init_bn.num_batches_tracked", model.state_dict()["init_bn.num_batches_tracked"])
+    load_state_checked(model, state, where, weights, f"CED ({hp.embed_dim}-d, {hp.depth} blocks)")
     return model
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from usam_toolkit.errors import ConfigError
 from usam_toolkit.model.train_mode import LoraSettings, apply_train_mode
 
 from .configs import EncoderModeConfig
@@ -166,3 +167,31 @@ def whisper_log_mel(audio: torch.Tensor, n_mels: int = 80, n_fft: int = 400, hop
     log_spec = torch.clamp(mel, min=1e-10).log10()
     log_spec = torch.maximum(log_spec, log_spec.max() - 8.0)
     return (log_spec + 4.0) / 4.0
+
+
+def load_state_checked(model: nn.Module, state: dict[str, torch.Tensor], where: str, source: Any, what: str) -> None:
+    """Load ``state`` into ``model`` after checking every name and shape.
+
+    Args:
+        model: the freshly built module.
+        state: the checkpoint's tensors, already renamed to the module's names.
+        where: the recipe key, for errors.
+        source: the weights file, for errors.
+        what: what the checkpoint should match, e.g. ``CED (768-d, 12 blocks)``.
+
+    Raises:
+        ConfigError: naming missing, unexpected or mis-shaped tensors.
+    """
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise ConfigError(
+            f"{where}: {source} does not match {what}: missing {missing[:6]}, unexpected {unexpected[:6]}"
+        )
+    for k, v in state.items():
+        if v.shape != expected[k].shape:
+            raise ConfigError(
+                f"{where}: {source}: '{k}' has shape {tuple(v.shape)}, expected {tuple(expected[k].shape)}"
+            )
+    model.load_state_dict(state)

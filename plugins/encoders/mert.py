@@ -37,7 +37,7 @@ from torch import nn
 from usam_toolkit.errors import ConfigError
 from usam_toolkit.interfaces import BuildContext, EncoderOutput
 
-from .common import apply_mode, conv_out_length, fingerprint
+from .common import apply_mode, conv_out_length, fingerprint, load_state_checked
 from .configs import MertConfig
 
 
@@ -357,19 +357,7 @@ def load_mert(folder: Path, where: str = "mert.checkpoint") -> MertBackbone:
         raise ConfigError(f"{where}: {folder} holds neither model.safetensors nor pytorch_model.bin")
     state = _canonical(raw)
     model = MertBackbone(hp)
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise ConfigError(
-            f"{where}: {weights} does not match {cfg_file}: missing {missing[:6]}, unexpected {unexpected[:6]}"
-        )
-    for k, v in state.items():
-        if v.shape != expected[k].shape:
-            raise ConfigError(
-                f"{where}: {weights}: '{k}' has shape {tuple(v.shape)}, expected {tuple(expected[k].shape)}"
-            )
-    model.load_state_dict(state)
+    load_state_checked(model, state, where, weights, str(cfg_file))
     return model
 
 
