@@ -124,15 +124,15 @@ def score(
 
 
 def _flat_scores(result: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(name, formatted value) pairs of the numeric scores in one group's result."""
+    """(name, formatted value) pairs of the scores in one group's result; counts (ints) stay in
+    metrics.json, the summary shows scores."""
     pairs = []
     for metric, values in result.items():
         if not isinstance(values, Mapping):
             continue
         for key, val in values.items():
-            if isinstance(val, bool) or not isinstance(val, (int, float)):
-                continue
-            pairs.append((f"{metric}.{key}" if key != metric else metric, f"{val:.2f}" if isinstance(val, float) else str(val)))
+            if isinstance(val, float):
+                pairs.append((f"{metric}.{key}" if key != metric else metric, f"{val:.2f}"))
     return pairs
 
 
