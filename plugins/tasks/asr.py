@@ -23,6 +23,7 @@ class AsrConfig(PromptTaskConfig):
 
 class AsrTask(PromptTask):
     name = "asr"
+    timestamps = True
     metrics: tuple[str, ...] = ("wer",)
     DEFAULT_PROMPTS = ASR_PROMPTS
 

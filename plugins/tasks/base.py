@@ -47,6 +47,8 @@ class PromptTask:
     name: str = ""
     metrics: Sequence[str] = ()
     DEFAULT_PROMPTS: tuple[str, ...] = ()
+    #: Whether outputs of consecutive windows of one recording are time-aligned text (SRT makes sense).
+    timestamps: bool = False
 
     def __init__(self, cfg: PromptTaskConfig, metrics: Sequence[str] | None = None):
         self.cfg = cfg

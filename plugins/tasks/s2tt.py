@@ -62,6 +62,7 @@ class S2ttConfig(PromptTaskConfig):
 
 class S2ttTask(PromptTask):
     name = "s2tt"
+    timestamps = True
     metrics: tuple[str, ...] = ("bleu", "chrf")
     DEFAULT_PROMPTS = S2TT_PROMPTS
 

@@ -28,3 +28,13 @@ def smoke_run(smoke_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     result = train_recipe(SMOKE_RECIPE, ["train.save_every=20"], out=str(out), device="cpu", progress=False)
     assert result.reason == "max_steps" and result.step == 40
     return out
+
+
+@pytest.fixture(scope="session")
+def infer_checkpoint(smoke_run: Path) -> Path:
+    """The trained smoke run's last checkpoint, for the inference tests (one training per session)."""
+    from usam_toolkit.train.checkpoint import find_latest
+
+    found = find_latest(smoke_run)
+    assert found is not None
+    return found

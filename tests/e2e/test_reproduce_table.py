@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 from usam_toolkit.cli import main
-
 from usam_toolkit.mini.smoke import SMOKE_RECIPE
 
 

@@ -9,7 +9,6 @@ import pytest
 
 from usam_toolkit.config.loader import load_recipe
 from usam_toolkit.errors import ConfigError
-
 from usam_toolkit.mini.smoke import SMOKE_RECIPE
 
 
