@@ -152,6 +152,9 @@ def train_recipe(path: str | Path, overrides: Sequence[str] = (), *, resume: boo
     model = build_model(cfg, dev)
     out_dir = output_dir(cfg, out)
     print(model.format_parameter_summary())
+    if cfg.data.on_bad_sample == "skip" and not cfg.data.bad_sample_report:
+        # DataConfig documents this default: lenient runs list their skips in the run folder.
+        OmegaConf.update(cfg, "data.bad_sample_report", str(out_dir / "bad_samples.jsonl"))
     loader, sampler = build_data(cfg, model, "train", train=True)
     train_cfg = TrainConfig(**OmegaConf.to_container(cfg.train, resolve=True))  # type: ignore[arg-type]
     trainer = Trainer(

@@ -107,6 +107,9 @@ class CachedEncoder(_Module):
         cache: the feature cache.
     """
 
+    #: ``AudioLLM.encode`` passes ``batch.audio_hashes`` only to encoders that declare this.
+    accepts_hashes = True
+
     def __init__(self, encoder, cache: FeatureCache):
         super().__init__()
         self.encoder = encoder

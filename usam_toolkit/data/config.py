@@ -29,6 +29,10 @@ class DataConfig:
     # JSONL file listing every skipped id and reason (lenient mode); None = "<output_dir>/bad_samples.jsonl"
     # chosen by the trainer, or no file when nobody gives one.
     bad_sample_report: Optional[str] = None
+    # When set, every manifest's audio must resolve ('..' collapsed, symlinks followed) to a file under
+    # this folder (relative: to the recipe's folder); others are bad samples (reason outside_root).
+    # None: no limit (docs/reliability.md explains why that is the default).
+    audio_root: Optional[str] = None
     # Bounds beyond which audio is bad input (absurd lengths, odd sample rates), in both modes.
     min_audio_seconds: float = 0.05
     max_audio_seconds: float = 3600.0

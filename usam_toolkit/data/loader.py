@@ -50,7 +50,10 @@ def build_dataloader(
     ]
     strict = config.on_bad_sample == "error"
     report = report if report is not None else BadSampleReport(config.bad_sample_report)
-    examples = read_manifests(paths, strict=strict, known_tasks=set(tasks), report=report)
+    root = Path(config.audio_root).expanduser() if config.audio_root else None
+    if root is not None and base is not None and not root.is_absolute():
+        root = base / root
+    examples = read_manifests(paths, strict=strict, known_tasks=set(tasks), report=report, audio_root=root)
     dataset = AudioDataset(
         examples, sample_rates, tasks, train=train, config=config, report=report, seed=seed
     )

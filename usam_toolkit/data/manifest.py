@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Collection, Iterable
@@ -147,7 +148,10 @@ def parse_record(rec: Any, known_tasks: Collection[str] | None) -> None:
         v = rec.get(key)
         if v is None:
             continue
-        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        try:
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        except OverflowError:  # an int too large for a float, e.g. 1 followed by 400 zeros
+            ok = False
         ok = ok and (v >= 0 if key == "offset" else v > 0)
         if not ok:
             valid = "a number of seconds >= 0" if key == "offset" else "a number of seconds > 0"
@@ -165,12 +169,27 @@ def _resolve_audio(audio: str, folder: Path) -> str:
     return str(p if p.is_absolute() else (folder / p))
 
 
+def _check_inside_root(audio: str, root: Path) -> None:
+    """Refuse audio whose real path (``..`` collapsed, symlinks followed) is not under ``root``."""
+    try:
+        real = Path(os.path.realpath(audio))
+    except (OSError, ValueError) as exc:  # e.g. a NUL byte in the path
+        raise _LineError("schema", f"audio path {audio!r} is not a usable path ({exc})") from None
+    if real != root and root not in real.parents:
+        raise _LineError(
+            "outside_root",
+            f"audio resolves to {real}, outside the data root {root} (valid: a file under data.audio_root; "
+            "'..' and symlinks are followed before the check)",
+        )
+
+
 def read_manifest(
     path: str | Path,
     *,
     strict: bool = True,
     known_tasks: Collection[str] | None = None,
     report: BadSampleReport | None = None,
+    audio_root: str | Path | None = None,
 ) -> list[Example]:
     """Read and validate one JSONL manifest.
 
@@ -179,6 +198,9 @@ def read_manifest(
         strict: raise on the first bad line (True) or skip and record each bad line (False).
         known_tasks: task names accepted in ``task``; None accepts any.
         report: where skipped lines are recorded in lenient mode (a private one if None).
+        audio_root: when given, every audio path must resolve (``..`` collapsed, symlinks followed)
+            to a file under this folder, else the line is bad (reason ``outside_root``). None: no limit
+            (``usam prepare`` writes ``../`` paths to corpora kept where they were extracted).
 
     Returns:
         The valid examples, in file order, with ``audio`` resolved to an absolute path.
@@ -191,15 +213,22 @@ def read_manifest(
     if not path.is_file():
         raise DataError(f"manifest {path} does not exist (expected a JSONL file, one example per line)")
     folder = path.parent
+    root = Path(os.path.realpath(Path(audio_root).expanduser())) if audio_root is not None else None
     report = report if report is not None else BadSampleReport()
     examples: list[Example] = []
     seen: dict[str, int] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, raw in enumerate(f, start=1):
-            if not raw.strip():
+    with open(path, "rb") as f:
+        for lineno, raw_bytes in enumerate(f, start=1):
+            if not raw_bytes.strip():
                 continue
             rec: Any = None
             try:
+                try:
+                    raw = raw_bytes.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise _LineError(
+                        "malformed_json", f"not UTF-8 (byte {exc.start + 1}) (valid: one UTF-8 JSON object per line)"
+                    ) from None
                 try:
                     rec = json.loads(raw)
                 except json.JSONDecodeError as exc:
@@ -207,7 +236,15 @@ def read_manifest(
                         "malformed_json",
                         f"malformed JSON ({exc.msg} at column {exc.colno}) (valid: one JSON object per line)",
                     ) from None
+                except (ValueError, RecursionError) as exc:  # e.g. a 5000-digit integer, [[[[...]]]] nesting
+                    raise _LineError(
+                        "malformed_json",
+                        f"JSON the parser refuses ({type(exc).__name__}: {str(exc)[:120]}) "
+                        "(valid: one JSON object per line)",
+                    ) from None
                 parse_record(rec, known_tasks)
+                if root is not None:
+                    _check_inside_root(_resolve_audio(rec["audio"], folder), root)
                 if rec["id"] in seen:
                     raise _LineError(
                         "duplicate_id",
@@ -249,11 +286,14 @@ def read_manifests(
     strict: bool = True,
     known_tasks: Collection[str] | None = None,
     report: BadSampleReport | None = None,
+    audio_root: str | Path | None = None,
 ) -> list[Example]:
     """:func:`read_manifest` over several files, concatenated in order."""
     out: list[Example] = []
     for p in paths:
-        out.extend(read_manifest(p, strict=strict, known_tasks=known_tasks, report=report))
+        out.extend(
+            read_manifest(p, strict=strict, known_tasks=known_tasks, report=report, audio_root=audio_root)
+        )
     return out
 
 

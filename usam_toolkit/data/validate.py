@@ -34,6 +34,7 @@ def validate_manifests(
     limits: AudioLimits | None = None,
     check_audio: bool = True,
     progress: bool = True,
+    audio_root: str | Path | None = None,
 ) -> list[ManifestSummary]:
     """Validate every line and (optionally) decode every audio span.
 
@@ -45,6 +46,7 @@ def validate_manifests(
         limits: audio bounds.
         check_audio: decode each span (finds corrupt, silent, NaN audio); False checks lines only.
         progress: show a tqdm bar.
+        audio_root: refuse audio outside this folder (see :func:`~usam_toolkit.data.manifest.read_manifest`).
 
     Returns:
         One summary per manifest.
@@ -56,7 +58,9 @@ def validate_manifests(
     summaries = []
     for path in paths:
         before = len(report)
-        examples = read_manifest(path, strict=strict, known_tasks=known_tasks, report=report)
+        examples = read_manifest(
+            path, strict=strict, known_tasks=known_tasks, report=report, audio_root=audio_root
+        )
         summary = ManifestSummary(str(path), lines_ok=len(examples), bad=len(report) - before)
         bar = tqdm(examples, desc=Path(path).name, unit="file", disable=not progress or not check_audio)
         for ex in bar:

@@ -126,6 +126,19 @@ def recipe_to_yaml(recipe: Any) -> str:
     return yaml.safe_dump(dict(recipe), sort_keys=False)
 
 
+def _test_pause_in_save(step: int) -> None:
+    # Test hook of tests/reliability: USAM_TEST_PAUSE_IN_SAVE="<step>:<seconds>" sleeps while the
+    # checkpoint of that step is half written (model.safetensors only), so a test can SIGKILL the run
+    # mid-write. Unset in normal use; no other code reads it.
+    spec = os.environ.get("USAM_TEST_PAUSE_IN_SAVE")
+    if spec:
+        at, _, seconds = spec.partition(":")
+        if int(at) == step:
+            import time
+
+            time.sleep(float(seconds or 60))
+
+
 def save_checkpoint(
     out_dir: str | Path,
     step: int,
@@ -162,6 +175,7 @@ def save_checkpoint(
         shutil.rmtree(tmp)
     tmp.mkdir()
     save_file({k: v.contiguous() for k, v in model_state.items()}, str(tmp / MODEL_FILE), metadata={"step": str(step)})
+    _test_pause_in_save(step)
     torch.save(dict(optimizer_state), tmp / OPTIMIZER_FILE)
     torch.save(dict(scheduler_state), tmp / SCHEDULER_FILE)
     (tmp / RECIPE_FILE).write_text(recipe_to_yaml(recipe), encoding="utf-8")
@@ -284,8 +298,23 @@ def read_recipe(ckpt: str | Path) -> dict[str, Any]:
 
 
 def load_state_file(ckpt: str | Path, name: str) -> dict[str, Any]:
-    """``optimizer.pt`` or ``scheduler.pt``, loaded with ``weights_only=True`` (no pickled code)."""
-    return torch.load(Path(ckpt) / name, map_location="cpu", weights_only=True)
+    """``optimizer.pt`` or ``scheduler.pt``, loaded with ``weights_only=True`` (no pickled code).
+
+    Raises:
+        CheckpointError: the file holds objects other than tensors and primitive containers (a pickle
+            that could run code is refused, never executed) or is not a torch file.
+    """
+    import pickle
+
+    path = Path(ckpt) / name
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"{path}: refused: it cannot be loaded with torch.load(weights_only=True), which only accepts "
+            f"tensors and plain containers ({first}); the file is corrupt or was not written by usam train"
+        ) from None
 
 
 def load_model_state(ckpt: str | Path) -> dict[str, torch.Tensor]:
