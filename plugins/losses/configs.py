@@ -37,7 +37,9 @@ class SACLMConfig:
     """Semantic-Aware Contrastive Loss (paper §2.2; margin not given by the paper, 0.2 chosen).
 
     ``text_alignment``: "interpolate" (text resampled onto the audio frames) or "pool".
-    ``negatives``: "derangement" (a random other sample, seeded by ``seed``), "mean" or "hardest".
+    ``negatives``: "derangement" (a random other sample), "mean" or "hardest".
+    ``seed``: None draws derangements from torch's global RNG (seeded from the recipe and saved in
+    checkpoints, so resumes are exact); an int gives the loss its own generator.
     """
 
     hidden_dim: int = 256
@@ -46,7 +48,7 @@ class SACLMConfig:
     threshold: float = 0.5
     text_alignment: str = "interpolate"
     negatives: str = "derangement"
-    seed: int = 0
+    seed: Optional[int] = None
 
 
 def build_saclm(cfg: SACLMConfig, ctx: BuildContext) -> Any:

@@ -91,8 +91,11 @@ def triplet(d_pos: torch.Tensor, d_neg: torch.Tensor, margin: float) -> torch.Te
     return F.relu(d_pos - d_neg + margin).mean()
 
 
-def random_derangement(n: int, generator: torch.Generator) -> torch.Tensor:
-    """A random permutation of ``range(n)`` with no fixed point (n >= 2): one random cycle."""
+def random_derangement(n: int, generator: torch.Generator | None) -> torch.Tensor:
+    """A random permutation of ``range(n)`` with no fixed point (n >= 2): one random cycle.
+
+    ``generator=None`` draws from torch's global RNG, whose state the trainer checkpoints.
+    """
     order = torch.randperm(n, generator=generator)
     perm = torch.empty(n, dtype=torch.long)
     perm[order] = order.roll(-1)
@@ -100,7 +103,7 @@ def random_derangement(n: int, generator: torch.Generator) -> torch.Tensor:
 
 
 def negative_distances(
-    anchor: torch.Tensor, text: torch.Tensor, mode: str, generator: torch.Generator
+    anchor: torch.Tensor, text: torch.Tensor, mode: str, generator: torch.Generator | None
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``d(φ'_i, T⁻_i)`` for each sample, with negatives from other samples only.
 
@@ -108,7 +111,7 @@ def negative_distances(
         anchor: φ' ``[n, D]``.
         text: pooled texts ``[n, D]``.
         mode: "derangement", "mean" or "hardest".
-        generator: CPU generator for "derangement".
+        generator: CPU generator for "derangement" (None: torch's global RNG).
 
     Returns:
         ``[n]`` distances, and the negative index of each sample for "derangement" (else None).
@@ -135,7 +138,9 @@ class SACLMLoss(nn.Module):
         threshold: score threshold of the hard selection.
         text_alignment: "interpolate" or "pool" (step 1).
         negatives: "derangement", "mean" or "hardest" (step 5).
-        seed: seed of the generator that draws derangements.
+        seed: None (default) draws derangements from torch's global RNG, which the trainer seeds
+            from the recipe and checkpoints, so a resumed run draws the same negatives; an int gives
+            the loss a private generator (reproducible on its own, but not carried across a resume).
     """
 
     def __init__(
@@ -147,7 +152,7 @@ class SACLMLoss(nn.Module):
         threshold: float = 0.5,
         text_alignment: str = "interpolate",
         negatives: str = "derangement",
-        seed: int = 0,
+        seed: int | None = None,
     ) -> None:
         super().__init__()
         if text_alignment not in TEXT_ALIGNMENTS:
@@ -162,7 +167,7 @@ class SACLMLoss(nn.Module):
         self.negatives = negatives
         self.score_net = nn.Sequential(nn.Linear(2 * dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, 1))
         self.aggregator = nn.Sequential(nn.Linear(dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, dim))
-        self.generator = torch.Generator().manual_seed(int(seed))
+        self.generator = None if seed is None else torch.Generator().manual_seed(int(seed))
         self._warned_skip = False
 
     def scores(self, audio: torch.Tensor, text_frames: torch.Tensor) -> torch.Tensor:
