@@ -85,14 +85,26 @@ def load_path(path: str | Path, limits: AudioLimits | None = None) -> AudioInput
 def load_bytes(data: bytes, name: str, limits: AudioLimits | None = None) -> AudioInput:
     """Decode audio held in memory (an upload); soundfile sniffs the format from the content.
 
+    The header is read first, so a small compressed upload that claims hours of audio is refused
+    before anything is decoded.
+
     Raises:
-        InputProblem: ``unsupported_type`` when libsndfile does not recognise the content, or any
-            reason of :func:`from_array`.
+        InputProblem: ``unsupported_type`` when libsndfile does not recognise the content, ``too_long``
+            past ``limits.max_seconds``, or any reason of :func:`from_array`.
     """
     import soundfile as sf
 
+    limits = limits or AudioLimits()
     try:
+        info = sf.info(io.BytesIO(data))
+        if info.frames > 0 and info.samplerate > 0 and info.frames / info.samplerate > limits.max_seconds:
+            raise InputProblem(
+                name, "too_long",
+                f"{info.frames / info.samplerate:.0f} s of audio; at most {limits.max_seconds:.0f} s are accepted",
+            )
         data2d, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except InputProblem:
+        raise
     except Exception as exc:  # noqa: BLE001 - libsndfile raises several types for content it does not know
         raise InputProblem(
             name, "unsupported_type",
