@@ -65,3 +65,32 @@ def test_checkpoint_rebuilds_from_its_own_recipe(smoke_run: Path, tmp_path: Path
     assert cfg.experiment == "smoke" and cfg.base_dir
     results = evaluate_model(cfg, model, tmp_path, device="cpu", progress=False)
     assert set(results) == {"asr", "s2tt", "aac", "mc"}
+
+
+def test_feature_cache_serves_frozen_encoders_in_the_model(smoke_world: Path, tmp_path: Path) -> None:
+    """With data.feature_cache set, the second pass over a batch reads every frozen encoder's output
+    from disk and never calls the encoder."""
+    import torch
+
+    from usam_toolkit.data.cache import CachedEncoder
+    from usam_toolkit.pipeline import build_data, build_model
+
+    cfg = load_recipe(SMOKE_RECIPE, [f"data.feature_cache={tmp_path / 'cache'}"])
+    model = build_model(cfg)
+    assert all(isinstance(e, CachedEncoder) for e in model.encoders)
+    loader, _ = build_data(cfg, model, "valid", train=False)
+    batch = next(iter(loader))
+    calls = []
+    for enc in model.encoders:
+        enc.encoder.register_forward_hook(lambda m, i, o: calls.append(type(m).__name__))
+    model.eval()
+    with torch.no_grad():
+        first = model.encode(batch)
+        n_first = len(calls)
+        second = model.encode(batch)
+    assert n_first == len(model.encoders) and len(calls) == n_first  # no encoder call on the second pass
+    assert torch.equal(first.lengths, second.lengths)
+    assert torch.allclose(first.features, second.features, atol=1e-6)
+    cache = model.encoders[0].cache  # one cache folder for all encoders, keyed by encoder fingerprint
+    assert all(e.cache is cache for e in model.encoders)
+    assert cache.hits == len(batch) * len(model.encoders)
