@@ -1,0 +1,42 @@
+"""``usam bench``: throughput, MFU, baseline, feature cache, scaling and inference benchmarks.
+
+Writes ``bench.json``, ``report.md`` and PNG plots into ``--out`` (see ``docs/benchmarks.md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "bench",
+        help="benchmark training/inference speed, MFU and the reference baseline",
+        description=(
+            "Measure training throughput by stage, MFU against a matmul peak timed in the same run, the "
+            "reference implementation's choices (Whisper padded to 30 s, per-sample encoders, no cache) on "
+            "the same model, the feature cache, scaling with clip length and batch size, and inference."
+        ),
+    )
+    parser.add_argument("--config", default="small", choices=("tiny", "small", "paper"),
+                        help="tiny: smoke-world model (seconds); small: Whisper-base + SmolLM2-135M (default, "
+                             "minutes on CPU); paper: paper-scale random weights (CUDA, ~80 GB)")  # fmt: skip
+    parser.add_argument("--device", default=None, choices=("cpu", "cuda"),
+                        help="default: cuda for --config paper, else cpu")  # fmt: skip
+    parser.add_argument("--out", default="runs/bench", help="output folder (default: runs/bench)")
+    parser.add_argument("--quick", action="store_true", help="fewer steps, repeats and sweep points")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..bench.runner import run_bench
+
+    device = args.device or ("cuda" if args.config == "paper" else "cpu")
+    results = run_bench(args.config, device, args.out, quick=args.quick)
+    ratio = results.get("baseline_ratio", {}).get("reference_over_ours_cached")
+    mfu = results.get("training", {}).get("ours_no_cache", {}).get("mfu")
+    msg = f"bench written to {args.out}/report.md"
+    if ratio is not None and mfu is not None:
+        msg += f" (reference/ours step time {ratio:.2f}x, MFU without cache {100 * mfu:.1f}%)"
+    print(msg)
+    return 0
