@@ -212,7 +212,7 @@ def run_paper_bench(device: str, out: Path, quick: bool = False, log: Callable[[
     from ..data.loader import build_dataloader
     from ..train.config import TrainConfig
     from ..train.optim import build_optimizer, build_scheduler
-    from .runner import baseline_ratios, machine_info, write_results
+    from .runner import attach_utilisation, baseline_ratios, machine_info, write_results
     from .sections import feature_cache_epochs, make_batch, step_flops, train_throughput
     from .steps import encode_ours, encode_ours_nocache, encode_reference
     from .timing import matmul_peak, memory_snapshot, reset_cuda_peak
@@ -275,17 +275,7 @@ def run_paper_bench(device: str, out: Path, quick: bool = False, log: Callable[[
     runs = train_throughput(model, dataset, collate, make_opt, variants, batch_size=micro_batch, steps=steps,
                             device=device, autocast=autocast(), accumulation=accumulation,
                             between=lambda: bursts.append(matmul_peak(device, 1.0)))
-    rates = sorted(b["flops_per_s"] for b in bursts)
-    peak = rates[len(rates) // 2]
-    results["matmul_peak"] = {"bursts": bursts, "flops_per_s": peak, "size": bursts[0]["size"],
-                              "dtype": bursts[0]["dtype"], "min": rates[0], "max": rates[-1]}
-    rest = flops["ours"]["total"] - flops["ours"].get("encoders", 0.0)
-    executed = {"ours_cached": rest, "ours_no_cache": flops["ours"]["total"], "reference": flops["reference"]["total"]}
-    for key, run in runs.items():
-        run["flops_per_step"] = executed[key]
-        run["achieved_flops_per_s"] = executed[key] / run["step_seconds"]
-        run["mfu"] = run["achieved_flops_per_s"] / peak
-        run["model_flops_utilisation"] = flops["ours"]["total"] / run["step_seconds"] / peak
+    results["matmul_peak"] = attach_utilisation(runs, flops, bursts)
     results["training"] = runs
     results["baseline_ratio"] = baseline_ratios(runs)
     log("[bench] feature cache epochs")
