@@ -6,7 +6,7 @@ widths at one rate, each projector gets the previous width, the last one the LLM
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -120,7 +120,7 @@ class AudioLLM(nn.Module):
         if len(tasks) != len(task_objs):
             raise ConfigError(f"{path}: 'tasks' names a task twice: {[t.name for t in task_objs]}")
         names = tuple(tasks)
-        base = BuildContext(**{**base.__dict__, "task_names": names})
+        base = replace(base, task_names=names)
 
         encoders = [build(f"encoders[{i}]", base) for i in range(len(cfg.encoders))]
         fusion_cfg = FusionConfig(**OmegaConf.to_container(cfg.fusion))  # type: ignore[arg-type]
@@ -136,10 +136,8 @@ class AudioLLM(nn.Module):
             raise ConfigError(f"{path}: 'projectors' is empty; the chain must end at the LLM width ({llm_dim})")
         for i in range(n_proj):
             last = i == n_proj - 1
-            ctx = BuildContext(
-                **{**base.__dict__, "input_dim": width, "frame_rate": rate, "output_dim": llm_dim if last else None,
-                   "llm_dim": llm_dim, "prompt_dim": llm_dim, "is_last": last}
-            )
+            ctx = replace(base, input_dim=width, frame_rate=rate, output_dim=llm_dim if last else None,
+                          llm_dim=llm_dim, prompt_dim=llm_dim, is_last=last)
             proj = build(f"projectors[{i}]", ctx)
             projectors.append(proj)
             width = int(proj.output_dim)
@@ -147,7 +145,7 @@ class AudioLLM(nn.Module):
         if width != llm_dim:
             raise ConfigError(f"{path}: the projector chain ends at width {width}, the LLM needs {llm_dim}")
 
-        loss_ctx = BuildContext(**{**base.__dict__, "input_dim": llm_dim, "llm_dim": llm_dim, "prompt_dim": llm_dim})
+        loss_ctx = replace(base, input_dim=llm_dim, llm_dim=llm_dim, prompt_dim=llm_dim)
         losses = [build(f"losses[{i}]", loss_ctx) for i in range(len(cfg.losses))]
         if not losses:
             raise ConfigError(f"{path}: 'losses' is empty; e.g. losses: [{{name: cross_entropy, weight: 1.0}}]")
