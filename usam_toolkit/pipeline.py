@@ -12,7 +12,7 @@ from typing import Any, Mapping, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
-from .config.loader import load_recipe, recipe_base_dir, recipe_path
+from .config.loader import load_recipe, recipe_base_dir, recipe_path, section
 from .errors import ConfigError
 
 
@@ -39,9 +39,9 @@ def build_model(cfg: DictConfig, device: str = "cpu") -> Any:
     if cfg.data.feature_cache:
         from .data.cache import CachedEncoder, FeatureCache
 
-        root = Path(cfg.data.feature_cache).expanduser()
-        if not root.is_absolute() and recipe_base_dir(cfg) is not None:
-            root = recipe_base_dir(cfg) / root  # type: ignore[operator]
+        root, base = Path(cfg.data.feature_cache).expanduser(), recipe_base_dir(cfg)
+        if not root.is_absolute() and base is not None:
+            root = base / root
         cache = FeatureCache(root)
         for i, enc in enumerate(model.encoders):
             if not any(p.requires_grad for p in enc.parameters()):
@@ -58,7 +58,7 @@ def build_data(cfg: DictConfig, model: Any, split: str, *, train: bool,
     paths = list(manifests) if manifests else list(cfg.data[split])
     if not paths:
         raise ConfigError(f"{recipe_path(cfg)}: data.{split} lists no manifest")
-    data_cfg = DataConfig(**OmegaConf.to_container(cfg.data, resolve=True))  # type: ignore[arg-type]
+    data_cfg = section(cfg, "data", DataConfig)
     if not train:
         data_cfg.max_batch_size = int(cfg.evaluate.batch_size)
     return build_dataloader(
@@ -122,7 +122,7 @@ def validation_fn(cfg: DictConfig, model: Any, device: str, decode: bool) -> Any
         if decode:
             from .evaluate.config import EvalConfig
 
-            ev = EvalConfig(**OmegaConf.to_container(cfg.evaluate, resolve=True))  # type: ignore[arg-type]
+            ev = section(cfg, "evaluate", EvalConfig)
             records = run_decode(inner, loader, ev, device, progress=False)
             for group, res in score(records, metrics_for_tasks(inner.tasks, ev)).items():
                 for metric, values in res.items():
@@ -138,8 +138,8 @@ def validation_fn(cfg: DictConfig, model: Any, device: str, decode: bool) -> Any
 def train_recipe(path: str | Path, overrides: Sequence[str] = (), *, resume: bool | str = False,
                  device: str | None = None, out: str | None = None, progress: bool = True) -> Any:
     """Train a recipe end to end (single process or under torchrun); returns the TrainResult."""
-    from .train.trainer import Trainer
     from .train.config import TrainConfig
+    from .train.trainer import Trainer
 
     cfg = load_recipe(path, overrides)
     OmegaConf.update(cfg, "base_dir", str(recipe_base_dir(cfg)))  # the checkpoint's recipe copy needs it
@@ -156,7 +156,7 @@ def train_recipe(path: str | Path, overrides: Sequence[str] = (), *, resume: boo
         # DataConfig documents this default: lenient runs list their skips in the run folder.
         OmegaConf.update(cfg, "data.bad_sample_report", str(out_dir / "bad_samples.jsonl"))
     loader, sampler = build_data(cfg, model, "train", train=True)
-    train_cfg = TrainConfig(**OmegaConf.to_container(cfg.train, resolve=True))  # type: ignore[arg-type]
+    train_cfg = section(cfg, "train", TrainConfig)
     trainer = Trainer(
         model,
         loader.dataset,
@@ -165,7 +165,7 @@ def train_recipe(path: str | Path, overrides: Sequence[str] = (), *, resume: boo
         out_dir,
         collate_fn=loader.collate_fn,
         num_workers=int(cfg.data.num_workers),
-        evaluate_fn=validation_fn(cfg, model, dev, decode=bool(getattr(train_cfg, "eval_decode", False))),
+        evaluate_fn=validation_fn(cfg, model, dev, decode=train_cfg.eval_decode),
         seed=int(cfg.seed),
         recipe=cfg,
         provenance={c["slot"]: c for c in model.provenance()},
@@ -202,7 +202,7 @@ def evaluate_model(cfg: DictConfig, model: Any, out_dir: Path, *, manifests: Seq
     from .evaluate.config import EvalConfig
     from .evaluate.runner import decode, metrics_for_tasks, score, write_outputs
 
-    ev = EvalConfig(**OmegaConf.to_container(cfg.evaluate, resolve=True))  # type: ignore[arg-type]
+    ev = section(cfg, "evaluate", EvalConfig)
     loader, sampler = build_data(cfg, model, split, train=False, manifests=manifests)
     records = decode(model, loader, ev, device, progress=progress, total=len(sampler))
     results = score(records, metrics_for_tasks(model.tasks, ev), paper_scoring=paper_scoring)

@@ -94,3 +94,19 @@ def test_feature_cache_serves_frozen_encoders_in_the_model(smoke_world: Path, tm
     cache = model.encoders[0].cache  # one cache folder for all encoders, keyed by encoder fingerprint
     assert all(e.cache is cache for e in model.encoders)
     assert cache.hits == len(batch) * len(model.encoders)
+
+
+def test_periodic_evaluation_scores_the_valid_split_when_asked(smoke_world: Path) -> None:
+    from usam_toolkit.pipeline import build_model, validation_fn
+
+    cfg = load_recipe(SMOKE_RECIPE, ["train.eval_decode=true", "evaluate.max_new_tokens=3"])
+    import torch
+
+    model = build_model(cfg)
+    torch.manual_seed(0)  # SACLM draws its negatives from the global RNG
+    loss_only = validation_fn(cfg, model, "cpu", decode=False)(model, 0)
+    assert set(loss_only) == {"valid/loss"} and loss_only["valid/loss"] > 0
+    torch.manual_seed(0)
+    scored = validation_fn(cfg, model, "cpu", decode=cfg.train.eval_decode)(model, 0)
+    assert scored["valid/loss"] == pytest.approx(loss_only["valid/loss"])
+    assert "valid/asr/wer.wer" in scored and "valid/s2tt/bleu.bleu" in scored

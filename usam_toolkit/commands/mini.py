@@ -146,7 +146,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
 def run_demo(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..mini.demo import DEMO_RECIPE, run_demo as demo
+    from ..mini.demo import DEMO_RECIPE
+    from ..mini.demo import run_demo as demo
 
     demo(
         out=Path(args.out),

@@ -208,6 +208,11 @@ def recipe_path(cfg: DictConfig) -> Path | None:
     return getattr(cfg, "_usam_recipe_path", None)
 
 
+def section(cfg: DictConfig, key: str, cls: type) -> Any:
+    """The recipe section ``key`` (``data``, ``train``, ``evaluate`` ...) as an instance of its dataclass."""
+    return cls(**OmegaConf.to_container(cfg[key], resolve=True))  # type: ignore[arg-type]
+
+
 def recipe_base_dir(cfg: DictConfig) -> Path | None:
     """The folder relative paths of a recipe resolve against: ``base_dir``, else the recipe's folder."""
     explicit = cfg.get("base_dir")

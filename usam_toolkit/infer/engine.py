@@ -18,6 +18,7 @@ from ..interfaces import GenerationConfig
 from .audio_input import AudioInput, InputProblem
 from .windows import Window, plan_windows, stitch_texts
 
+
 @dataclass
 class Request:
     """What to ask about every clip.
@@ -107,14 +108,13 @@ class Engine:
 
     def __init__(self, model: Any, cfg: Any, device: str = "cpu", batch_size: int | None = None,
                  window_seconds: float | None = 30.0, overlap_seconds: float = 0.0) -> None:
-        from omegaconf import OmegaConf
-
+        from ..config.loader import section
         from ..evaluate.config import EvalConfig
 
         self.model = model.eval()
         self.cfg = cfg
         self.device = device
-        self.eval_cfg = EvalConfig(**OmegaConf.to_container(cfg.evaluate, resolve=True))  # type: ignore[arg-type]
+        self.eval_cfg = section(cfg, "evaluate", EvalConfig)
         self.batch_size = max(1, int(batch_size or self.eval_cfg.batch_size))
         self.window_seconds = window_seconds
         self.overlap_seconds = float(overlap_seconds)

@@ -158,22 +158,20 @@ def print_table(table: Mapping[str, Mapping[str, Any]]) -> None:
 
 def most_frequent_results(cfg: Any, model_tasks: Mapping[str, Any], out_dir: Path) -> dict[str, Any]:
     """Score the most-frequent-training-target baseline on the recipe's test manifests."""
-    from omegaconf import OmegaConf
 
+    from ..config.loader import recipe_base_dir, section
     from ..evaluate.config import EvalConfig
     from ..evaluate.runner import metrics_for_tasks, score, write_outputs
-    from ..config.loader import recipe_path
     from .baselines import baseline_predictions, most_frequent_targets, read_records
 
     def paths(split: str) -> list[Path]:
-        # the recipe's folder: relative manifest paths are resolved against it, as the data layer does
-        where = recipe_path(cfg)
-        base = Path(where).parent if where else Path.cwd()
+        # relative manifest paths resolve against the recipe's base folder, as in the data layer
+        base = recipe_base_dir(cfg) or Path.cwd()
         return [p if p.is_absolute() else base / p for p in (Path(str(x)) for x in cfg.data[split])]
 
     answers = most_frequent_targets(read_records(paths("train")))
     records = baseline_predictions(read_records(paths("test")), answers)
-    ev = EvalConfig(**OmegaConf.to_container(cfg.evaluate, resolve=True))  # type: ignore[arg-type]
+    ev = section(cfg, "evaluate", EvalConfig)
     results = score(records, metrics_for_tasks(model_tasks, ev))
     write_outputs(out_dir, records, results, {"answers": answers})
     return results

@@ -152,7 +152,6 @@ class MusicTagger:
     def __init__(self, encoder_cfg: dict[str, Any], seed: int):
         import torch
         from torch import nn
-
         from usam_plugins.encoders.configs import ConvTransformerConfig
         from usam_plugins.encoders.small import ConvTransformerEncoder
 
@@ -210,7 +209,6 @@ def pretrain_music_encoder(
     """
     import torch
     import torch.nn.functional as F
-
     from usam_plugins.encoders.small import save_conv_transformer
 
     settings = settings or MusicSettings()
@@ -398,7 +396,6 @@ def pretrain_lm(
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
     from usam_plugins.llms.tiny import write_tiny_tokenizer
 
     settings = settings or LMSettings()

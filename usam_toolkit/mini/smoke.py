@@ -64,7 +64,6 @@ def write_smoke_world(out: Path, per_task: tuple[int, int, int] = (8, 2, 2), see
         ``out``.
     """
     import soundfile as sf
-
     from usam_plugins.llms.tiny import write_tiny_causal_lm
 
     out = Path(out)

@@ -26,6 +26,7 @@ class TrainConfig:
     precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16
     log_every: int = 10
     eval_every: int = 0  # steps; 0 = only at the end
+    eval_decode: bool = False  # also decode the valid manifests and score them with the tasks' metrics
     save_every: int = 0  # steps; 0 = only at the end
     keep_last: int = 2
     best_metric: Optional[str] = None  # e.g. "valid/loss" (lower is better) or "-asr/wer"

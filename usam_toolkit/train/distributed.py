@@ -60,7 +60,6 @@ def init_distributed(device: str | torch.device | None = None) -> DistEnv:
         device: force a device ("cpu", "cuda"); default CUDA ``LOCAL_RANK`` when available, else CPU.
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     want = torch.device(device) if device is not None else None
     use_cuda = torch.cuda.is_available() if want is None else want.type == "cuda"
