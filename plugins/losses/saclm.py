@@ -7,7 +7,10 @@ embeddings T ``[B, Tt, D]`` of each sample's target text:
    valid audio frames (``text_alignment="interpolate"``, centre-aligned like
    ``F.interpolate(..., align_corners=False)``), giving a text vector per audio frame; or
    ``"pool"``: the pooled text vector is repeated on every frame.
-2. *Score network*: ``S_t = sigmoid(MLP([φ_t; T̃_t]))`` ∈ [0, 1], conditioned on audio and text.
+2. *Score network*: ``S_t = sigmoid(MLP([LN(φ_t); LN(T̃_t)]))`` ∈ [0, 1], conditioned on audio and text.
+   The LayerNorms are ours: projector outputs are often 10-100x the norm of the LLM's input embeddings,
+   which let the audio half drown the text half and saturated the sigmoid at 0 (S ≈ 1e-31: no
+   gradient, every frame dropped, the loss stuck at the margin) in the mini world's runs.
 3. *Selection*: ``D_t = 1[S_t > 0.5]`` with a straight-through estimator: the forward pass uses the
    hard mask, the backward pass the gradient of S (``D = hard + S − stop_grad(S)``), so the triplet
    term trains the score network although the threshold itself has no gradient.
@@ -165,14 +168,17 @@ class SACLMLoss(nn.Module):
         self.threshold = float(threshold)
         self.text_alignment = text_alignment
         self.negatives = negatives
+        self.audio_norm = nn.LayerNorm(dim)
+        self.text_norm = nn.LayerNorm(dim)
         self.score_net = nn.Sequential(nn.Linear(2 * dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, 1))
         self.aggregator = nn.Sequential(nn.Linear(dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, dim))
         self.generator = None if seed is None else torch.Generator().manual_seed(int(seed))
         self._warned_skip = False
 
     def scores(self, audio: torch.Tensor, text_frames: torch.Tensor) -> torch.Tensor:
-        """``S = sigmoid(score_net([φ_t; T̃_t]))`` ``[B, Ta]``."""
-        return torch.sigmoid(self.score_net(torch.cat([audio, text_frames], dim=-1))[..., 0])
+        """``S = sigmoid(score_net([LN(φ_t); LN(T̃_t)]))`` ``[B, Ta]``."""
+        joint = torch.cat([self.audio_norm(audio), self.text_norm(text_frames)], dim=-1)
+        return torch.sigmoid(self.score_net(joint)[..., 0])
 
     def aggregate(self, audio: torch.Tensor, scores: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """φ' ``[B, D]`` from the kept frames (STE mask), soft weights where nothing is kept.

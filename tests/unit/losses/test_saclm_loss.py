@@ -11,6 +11,7 @@ from torch import nn
 
 from usam_plugins.losses.configs import SACLMConfig, build_saclm
 from usam_plugins.losses.saclm import (
+    SACLMLoss,
     align_text_to_audio,
     cosine_distance,
     negative_distances,
@@ -94,19 +95,31 @@ def test_no_kept_frame_falls_back_to_soft_weights() -> None:
 
 def test_selection_changes_the_aggregate() -> None:
     loss = hand_module(0.8)
-    with torch.no_grad():  # score = sigmoid(10·(x0 − 0.5)): keeps frames whose first coordinate is 1
+    with torch.no_grad():  # score = sigmoid(10·(LN(x)_0 − 0.5)): LN maps (a, 0) to (1, −1), (0, a) to (−1, 1)
         loss.score_net[0].weight.zero_()
         loss.score_net[0].weight[0, 0] = 1.0
         loss.score_net[0].bias.fill_(-0.5)
         loss.score_net[2].weight.zero_()
         loss.score_net[2].weight[0, 0] = 10.0
         loss.score_net[2].bias.zero_()
-    audio = torch.tensor([[[1.0, 0.0], [0.0, 1.0]], [[1.0, 1.0], [0.0, 0.0]]])
+    audio = torch.tensor([[[1.0, 0.0], [0.0, 1.0]], [[0.0, 3.0], [2.0, 0.0]]])
     s = loss.scores(audio, torch.zeros_like(audio))
-    assert (s > 0.5).tolist() == [[True, False], [True, False]]
+    assert (s > 0.5).tolist() == [[True, False], [False, True]]
     pooled, kept = loss.aggregate(audio, s, torch.ones(2, 2, dtype=torch.bool))
     assert kept.tolist() == [1.0, 1.0]
-    assert torch.allclose(pooled, torch.tensor([[1.0, 0.0], [1.0, 1.0]]))  # only the kept frame
+    assert torch.allclose(pooled, torch.tensor([[1.0, 0.0], [2.0, 0.0]]))  # only the kept frame
+
+
+def test_scores_stay_trainable_when_audio_tokens_are_far_larger_than_text() -> None:
+    # Projector outputs 100x the text embeddings' norm once saturated the sigmoid (S ~ 1e-31, no gradient).
+    torch.manual_seed(0)
+    loss = SACLMLoss(dim=16, hidden_dim=8)
+    audio = 100.0 * torch.randn(2, 5, 16) + 300.0
+    text = 0.05 * torch.randn(2, 5, 16)
+    s = loss.scores(audio, text)
+    assert ((s > 0.05) & (s < 0.95)).all()
+    s.sum().backward()
+    assert loss.score_net[0].weight.grad.abs().sum() > 0
 
 
 def test_negatives_are_never_the_sample_itself() -> None:
