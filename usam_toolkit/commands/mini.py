@@ -139,7 +139,9 @@ def run_pretrain(args: argparse.Namespace) -> int:
     metas = pretrain(world, out, music, lm)
     enc, llm = metas["music_encoder"], metas["lm"]
     print(f"music encoder: dev accuracy {enc['dev_accuracy']} -> {out / 'music_encoder.safetensors'}")
-    print(f"LM: dev perplexity {llm['dev_perplexity']} ({llm['parameters']} parameters) -> {out / 'lm'}")
+    by_task = llm.get("dev_perplexity_by_task")  # absent from artefacts cached by older versions
+    per_task = f"; per task {by_task}" if by_task else ""
+    print(f"LM: dev perplexity {llm['dev_perplexity']}{per_task} ({llm['parameters']} parameters) -> {out / 'lm'}")
     return 0
 
 

@@ -82,6 +82,9 @@ def test_pretrain_tiny_world_writes_loadable_artefacts(tiny_world: Path, tmp_pat
     tok = AutoTokenizer.from_pretrained(str(out / "lm"))
     assert model.config.hidden_size == 32 and model.config.vocab_size == len(tok)
     assert metas["lm"]["dev_perplexity"] > 1.0
+    dev_tasks = {json.loads(line)["task"] for line in (tiny_world / "dev.jsonl").read_text().splitlines()}
+    assert set(metas["lm"]["dev_perplexity_by_task"]) == dev_tasks
+    assert all(v > 1.0 for v in metas["lm"]["dev_perplexity_by_task"].values())
 
     # Same inputs: both artefacts are reused, not retrained.
     stamp = (out / "lm" / "model.safetensors").stat().st_mtime_ns
