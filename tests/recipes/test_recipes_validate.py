@@ -26,3 +26,15 @@ def test_recipe_starts_with_its_command(path: Path) -> None:
 
 def test_there_are_recipes() -> None:
     assert RECIPES, "no recipes shipped"
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "recipes" / "mini" / "ablations").glob("*.yaml")), ids=lambda p: p.name)
+def test_mini_ablations_find_the_same_world_as_the_demo(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The default world is a path relative to recipes/mini/; a row one folder deeper once looked for it
+    # under recipes/data/ and failed in `usam reproduce-table` unless USAM_MINI_DIR was set.
+    from usam_toolkit.config.loader import recipe_base_dir
+
+    monkeypatch.delenv("USAM_MINI_DIR", raising=False)
+    demo, row = load_recipe(REPO / "recipes" / "mini" / "usam.yaml"), load_recipe(path)
+    world = lambda cfg: (recipe_base_dir(cfg) / cfg.vars.world).resolve()  # noqa: E731
+    assert world(row) == world(demo) == (REPO / "data" / "mini-small").resolve()

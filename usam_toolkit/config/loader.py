@@ -214,11 +214,17 @@ def section(cfg: DictConfig, key: str, cls: type) -> Any:
 
 
 def recipe_base_dir(cfg: DictConfig) -> Path | None:
-    """The folder relative paths of a recipe resolve against: ``base_dir``, else the recipe's folder."""
+    """The folder relative paths of a recipe resolve against: ``base_dir`` (itself relative to the
+    recipe's folder), else the recipe's folder.
+
+    A recipe in another folder than its ``base:`` sets ``base_dir`` to the base's folder (e.g. ``..``)
+    so the relative paths it inherits keep pointing where the base meant them to.
+    """
     explicit = cfg.get("base_dir")
-    if explicit:
-        return Path(explicit).expanduser()
     path = recipe_path(cfg)
+    if explicit:
+        base = Path(explicit).expanduser()
+        return path.parent / base if not base.is_absolute() and path else base
     return path.parent if path else None
 
 

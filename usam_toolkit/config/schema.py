@@ -28,8 +28,9 @@ class RecipeSchema:
     output_dir: str = "runs/${experiment}"
     # None: $USAM_CACHE_DIR, else ~/.cache/usam_toolkit
     cache_dir: Optional[str] = None
-    # Folder that relative paths resolve against; None: the recipe file's folder. Training records it
-    # in the checkpoint's copy of the recipe, so that copy still finds the data and models.
+    # Folder that relative paths resolve against (relative: from the recipe file's folder); None: the
+    # recipe file's folder. Training records it, absolute, in the checkpoint's copy of the recipe, so that
+    # copy still finds the data and models.
     base_dir: Optional[str] = None
     encoders: List[Any] = field(default_factory=list)
     fusion: FusionConfig = field(default_factory=FusionConfig)
