@@ -22,7 +22,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Collection, Iterable
+from typing import Any, Collection, Iterable, Sequence
 
 from ..errors import DataError, did_you_mean
 from .report import BadSample, BadSampleReport, format_location
@@ -31,6 +31,11 @@ REQUIRED = ("id", "audio", "task", "target")
 OPTIONAL_STR = ("source_text", "source_lang", "target_lang", "speaker", "group", "prompt")
 OPTIONAL_FLOAT = ("offset", "duration")
 SCHEMA_KEYS = REQUIRED + OPTIONAL_FLOAT + OPTIONAL_STR
+
+
+def references_of(target: str | Sequence[str]) -> list[str]:
+    """A manifest ``target`` as a list: one reference (ASR/S2TT) or several (captioning)."""
+    return [target] if isinstance(target, str) else list(target)
 
 
 @dataclass
@@ -69,7 +74,7 @@ class Example:
     @property
     def references(self) -> list[str]:
         """All references (one for ASR/S2TT, several for captioning)."""
-        return list(self.target) if isinstance(self.target, list) else [self.target]
+        return references_of(self.target)
 
     @property
     def first_target(self) -> str:

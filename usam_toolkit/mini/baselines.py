@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..data.manifest import references_of
+
 
 def training_target(record: Mapping[str, Any]) -> str:
     """The first reference of a manifest record (its training target)."""
@@ -55,7 +57,7 @@ def baseline_predictions(
     """
     records = []
     for rec in test:
-        refs = [rec["target"]] if isinstance(rec["target"], str) else list(rec["target"])
+        refs = references_of(rec["target"])
         records.append(
             {
                 "id": rec["id"],

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..data.manifest import references_of
 from ..errors import DataError
 
 #: bump when the training code changes what it produces.
@@ -292,7 +293,7 @@ def _texts_of(records: list[dict[str, Any]], rng: random.Random) -> list[str]:
     texts: list[str] = []
     for rec in records:
         task = rec.get("task")
-        refs = [rec["target"]] if isinstance(rec["target"], str) else list(rec["target"])
+        refs = references_of(rec["target"])
         if task == "s2tt":
             choices = _s2tt_prompts(rec.get("target_lang") or "fr")
         else:
@@ -323,7 +324,7 @@ def generated_captions(count: int, seed: int, exclude: set[str]) -> list[str]:
 def _references(records: list[dict[str, Any]]) -> set[str]:
     refs: set[str] = set()
     for rec in records:
-        refs.update([rec["target"]] if isinstance(rec["target"], str) else rec["target"])
+        refs.update(references_of(rec["target"]))
         if rec.get("source_text"):
             refs.add(rec["source_text"])
     return refs
@@ -350,7 +351,7 @@ def dev_targets_by_task(world: Path) -> dict[str, list[str]]:
     """Every reference of ``dev.jsonl``, plain (no prompt), per task."""
     out: dict[str, list[str]] = {}
     for rec in _records(_manifest(world, "dev.jsonl")):
-        refs = [rec["target"]] if isinstance(rec["target"], str) else list(rec["target"])
+        refs = references_of(rec["target"])
         out.setdefault(str(rec.get("task")), []).extend(r for r in refs if r)
     return out
 
