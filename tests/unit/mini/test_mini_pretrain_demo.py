@@ -1,4 +1,4 @@
-"""The demo's pieces: the most-frequent-target baseline worked out by hand, the comparison, the recipes."""
+"""The demo's pieces: the text-only baselines worked out by hand, the comparison, the recipes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from usam_toolkit.mini.baselines import baseline_predictions, most_frequent_targets, read_records
+from usam_toolkit.mini.baselines import (
+    baseline_predictions,
+    consensus_target,
+    consensus_targets,
+    most_frequent_targets,
+    read_records,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 MINI = REPO / "recipes" / "mini"
@@ -41,6 +47,30 @@ def test_most_frequent_target_by_hand(tmp_path: Path) -> None:
     assert preds[1]["references"] == ["wind", "gusts"] and preds[0]["references"] == ["maybe"]
 
 
+def test_consensus_target_by_hand() -> None:
+    # unigrams only; 3 targets: df(a) = df(b) = 2, df(c) = 1. Unit vectors: "a b" -> (1/√2, 1/√2) on (a, b)
+    # (equal idf), "c" -> 1 on c. Mean unit vector: a, b: 2/(3√2); c: 1/3. Scores: "a b" 2/3, "c" 1/3.
+    assert consensus_target(["c", "a b", "a b"], n_max=1) == "a b"
+    # an n-gram every target holds has idf 0 and decides nothing: "x" alone scores 0, so the tie of the
+    # two zero-score targets goes to the first seen
+    assert consensus_target(["x", "x"], n_max=1) == "x"
+    with pytest.raises(ValueError):
+        consensus_target([])
+
+
+def test_consensus_is_the_central_caption_not_the_repeated_one(tmp_path: Path) -> None:
+    dogs = ["a dog barks twice", "a dog barks loudly", "a small dog barks"]
+    train = _manifest(tmp_path / "train.jsonl", [
+        *({"id": f"d{i}", "audio": "a.wav", "task": "aac", "target": [t]} for i, t in enumerate(dogs)),
+        {"id": "r1", "audio": "a.wav", "task": "aac", "target": ["rain"]},
+        {"id": "r2", "audio": "a.wav", "task": "aac", "target": ["rain"]},
+    ])
+    records = read_records([train])
+    # "rain" is the only repeated caption, but three of five captions share "a dog barks"
+    assert most_frequent_targets(records) == {"aac": "rain"}
+    assert consensus_targets(records)["aac"] in dogs
+
+
 def test_baseline_scored_by_the_shared_scorer(tmp_path: Path) -> None:
     from usam_toolkit.evaluate.runner import score
 
@@ -58,11 +88,17 @@ def test_comparison_judges_the_primary_score() -> None:
         caps = {"coco_caption": {"cider_d": cider, "bleu_4": 1.0}}
         return {"asr": {"wer": {"wer": wer}}, "s2tt": {"bleu": {"bleu": bleu}}, "aac": caps, "mc": caps}
 
-    table = comparison({"model": sys(50, 10, 30), "untrained": sys(120, 1, 5), "most_frequent": sys(99, 12, 3)})
+    table = comparison({
+        "model": sys(50, 10, 30),
+        "untrained": sys(120, 1, 5),
+        "most_frequent": sys(99, 12, 3),
+        "consensus": sys(101, 2, 31),
+    })
     assert table["asr"]["beats_baselines"] is True          # lower WER wins
     assert table["s2tt"]["beats_baselines"] is False        # 10 < 12
-    assert table["aac"]["primary"] == "CIDEr-D" and table["mc"]["beats_baselines"] is True
-    assert table["aac"]["scores"]["METEOR"] == {"model": None, "untrained": None, "most_frequent": None}
+    assert table["aac"]["primary"] == "CIDEr-D"
+    assert table["mc"]["beats_baselines"] is False          # 30 < the consensus caption's 31
+    assert table["aac"]["scores"]["METEOR"] == {"model": None, "untrained": None, "most_frequent": None, "consensus": None}
 
 
 def _recipes() -> list[Path]:
