@@ -1,4 +1,4 @@
-"""Built-in losses: cross_entropy, saclm, infonce, aux, tapm_balance.
+"""Built-in losses: cross_entropy, saclm, infonce, aux, tapm_balance, embedding_ctc.
 
 Only light imports here: :mod:`.configs` holds the config dataclasses and build functions, which
 import torch and the loss modules lazily.
@@ -18,4 +18,5 @@ def usam_register_losses(register: RegisterFn) -> None:
     register("saclm", c.build_saclm, c.SACLMConfig, requires=("torch",), example=c.saclm_example)
     register("infonce", c.build_infonce, c.InfoNCEConfig, requires=("torch",), example=c.empty_example)
     register("aux", c.build_aux, c.AuxConfig, requires=("torch",), example=c.empty_example)
+    register("embedding_ctc", c.build_embedding_ctc, c.EmbeddingCTCConfig, requires=("torch",), example=c.empty_example)
     register("tapm_balance", c.build_tapm_balance, c.TAPMBalanceConfig, requires=("torch",), example=c.empty_example)

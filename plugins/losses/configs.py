@@ -121,3 +121,33 @@ def empty_example(tmp_dir: Path) -> dict[str, Any]:
 def saclm_example(tmp_dir: Path) -> dict[str, Any]:
     """Tiny heads."""
     return {"hidden_dim": 8}
+
+
+@dataclass
+class EmbeddingCTCConfig:
+    """CTC of the audio tokens against the LLM's embeddings of the transcript (beyond the paper).
+
+    ``tasks``: task names whose samples take part (monotonic ones only: transcription).
+    ``scale``: initial cosine scale (learnt).
+    """
+
+    tasks: List[str] = field(default_factory=lambda: ["asr"])
+    scale: float = 10.0
+
+
+def build_embedding_ctc(cfg: EmbeddingCTCConfig, ctx: BuildContext) -> Any:
+    """CTC between audio tokens and the target tokens' LLM input embeddings, on the chosen tasks."""
+    from .embedding_ctc import EmbeddingCTCLoss
+
+    dim = ctx.llm_dim if ctx.llm_dim is not None else ctx.input_dim
+    if dim is None:
+        raise ConfigError("embedding_ctc: the build context gives neither llm_dim nor input_dim")
+    if cfg.scale <= 0:
+        raise ConfigError(f"embedding_ctc: scale must be > 0, got {cfg.scale}")
+    unknown = [t for t in cfg.tasks if ctx.task_names and t not in ctx.task_names]
+    if unknown:
+        raise ConfigError(
+            f"embedding_ctc: tasks {unknown} are not in the recipe's tasks; valid: {', '.join(ctx.task_names)}"
+        )
+    names = list(ctx.task_names)
+    return EmbeddingCTCLoss(int(dim), [names.index(t) for t in cfg.tasks if t in names], cfg.scale)

@@ -73,11 +73,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     demo = verbs.add_parser(
         "demo",
-        help="the main job: build, pretrain, train recipes/mini/usam.yaml, score it against two baselines",
+        help="the main job: build, pretrain, train recipes/mini/usam.yaml, score it against three baselines",
         description=(
             "Build the small world if missing, pretrain if missing, score the untrained model, train the "
-            "recipe, score it and the most-frequent-target baseline on the test split; write "
-            "<out>/metrics.json and <out>/report.md."
+            "recipe, score it and the text-only baselines (most frequent and consensus training target) on "
+            "the test split; write <out>/metrics.json and <out>/report.md."
         ),
     )
     demo.add_argument("--out", default="runs/demo", help="run folder (default: ./runs/demo)")
