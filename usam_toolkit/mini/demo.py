@@ -144,14 +144,11 @@ def report_markdown(table: Mapping[str, Mapping[str, Any]], timing: Mapping[str,
 
 def print_table(table: Mapping[str, Mapping[str, Any]]) -> None:
     """The comparison as plain text on stdout."""
-    print(f"{'task':5} {'score':8} {'model':>9} {'untrained':>10} {'most-freq':>10} {'consensus':>10}")
+    print(f"{'task':5} {'score':8} " + " ".join(f"{name.replace('most_frequent', 'most-freq'):>10}" for name in SYSTEMS))
     for task, entry in table.items():
         for label, row in entry["scores"].items():
             star = "*" if label == entry.get("primary") else " "
-            print(
-                f"{task:5} {label:7}{star} {_fmt(row['model']):>9} {_fmt(row['untrained']):>10} "
-                f"{_fmt(row['most_frequent']):>10} {_fmt(row['consensus']):>10}"
-            )
+            print(f"{task:5} {label:7}{star} " + " ".join(f"{_fmt(row[name]):>10}" for name in SYSTEMS))
     print("* primary score; beats every baseline: "
           + ", ".join(f"{t}={e.get('beats_baselines')}" for t, e in table.items()))
 
