@@ -26,8 +26,7 @@ from ..data.manifest import references_of
 
 def training_target(record: Mapping[str, Any]) -> str:
     """The first reference of a manifest record (its training target)."""
-    target = record["target"]
-    return str(target if isinstance(target, str) else target[0])
+    return str(references_of(record["target"])[0])
 
 
 def _key(record: Mapping[str, Any]) -> str:
@@ -102,6 +101,10 @@ def consensus_targets(records: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     for rec in records:
         by_key.setdefault(_key(rec), []).append(training_target(rec))
     return {key: consensus_target(targets) for key, targets in by_key.items()}
+
+
+#: the text-only baselines by system name (the demo's table columns after "model" and "untrained").
+TEXT_BASELINES = {"most_frequent": most_frequent_targets, "consensus": consensus_targets}
 
 
 def baseline_predictions(

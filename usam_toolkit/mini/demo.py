@@ -24,9 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .baselines import TEXT_BASELINES
+
 #: the demo's recipe, relative to the repository root.
 DEMO_RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "mini" / "usam.yaml"
-SYSTEMS: tuple[str, ...] = ("model", "untrained", "most_frequent", "consensus")
+SYSTEMS: tuple[str, ...] = ("model", "untrained", *TEXT_BASELINES)
 
 
 @dataclass(frozen=True)
@@ -154,20 +156,19 @@ def print_table(table: Mapping[str, Mapping[str, Any]]) -> None:
 
 
 def text_baseline_results(cfg: Any, model_tasks: Mapping[str, Any], out_dir: Path, kind: str) -> dict[str, Any]:
-    """Score a text-only baseline (``kind``: "most_frequent" or "consensus") on the recipe's test manifests."""
+    """Score the text-only baseline ``kind`` (a key of :data:`TEXT_BASELINES`) on the recipe's test split."""
 
     from ..config.loader import recipe_base_dir, section
     from ..evaluate.config import EvalConfig
     from ..evaluate.runner import metrics_for_tasks, score, write_outputs
-    from .baselines import baseline_predictions, consensus_targets, most_frequent_targets, read_records
+    from .baselines import baseline_predictions, read_records
 
     def paths(split: str) -> list[Path]:
         # relative manifest paths resolve against the recipe's base folder, as in the data layer
         base = recipe_base_dir(cfg) or Path.cwd()
         return [p if p.is_absolute() else base / p for p in (Path(str(x)) for x in cfg.data[split])]
 
-    choose = {"most_frequent": most_frequent_targets, "consensus": consensus_targets}[kind]
-    answers = choose(read_records(paths("train")))
+    answers = TEXT_BASELINES[kind](read_records(paths("train")))
     records = baseline_predictions(read_records(paths("test")), answers)
     ev = section(cfg, "evaluate", EvalConfig)
     results = score(records, metrics_for_tasks(model_tasks, ev))
@@ -235,7 +236,7 @@ def run_demo(
     print("[demo] scoring the trained model on the test split")
     per_system["model"] = clock.run("score model", trained)
     tasks = per_system.pop("_tasks")
-    for kind in SYSTEMS[2:]:
+    for kind in TEXT_BASELINES:
         per_system[kind] = clock.run(
             f"score {kind.replace('_', ' ')}", lambda k=kind: text_baseline_results(cfg, tasks, out / "eval" / k, k)
         )
