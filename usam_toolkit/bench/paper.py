@@ -161,7 +161,8 @@ def build_paper_model(device: str = "cuda", dtype: torch.dtype = torch.bfloat16,
         with torch.device("cpu" if torch.device(device).type == "meta" else device):
             ced = _ced(shapes)
         encoders = [_whisper(shapes), ced.to(device), _mert(shapes)]
-        fusion = Fusion(FusionConfig(frame_rate=None, mode="interpolate"),
+        # as recipes/usam/paper.yaml: every stream at Whisper's 50 Hz (CED interpolated up, MERT averaged down)
+        fusion = Fusion(FusionConfig(frame_rate=50.0, mode="average"),
                         [(int(e.output_dim), float(e.frame_rate)) for e in encoders])
         with _default_dtype(dtype):
             llm = _llm(shapes, work)

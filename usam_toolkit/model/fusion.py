@@ -6,10 +6,20 @@ Rules (per sample ``b`` and stream ``s`` with rate ``r_s`` and ``L_s[b]`` valid 
 * New length ``L'_s[b] = ceil(L_s[b] * r / r_s)`` (a 1e-6 tolerance absorbs float error, so 150 frames at
   50 Hz give exactly 75 at 25 Hz): a partly covered last output frame is kept.
 * Only the valid part ``x_s[b, :L_s[b]]`` is resampled, so padding never mixes into valid frames:
-  ``interpolate`` = linear interpolation to ``L'_s[b]`` frames (``align_corners=False``: output frame
-  ``i`` reads source position ``(i + 0.5) * L / L' - 0.5``, clamped to the valid range);
-  ``pool`` = mean over consecutive windows of ``k = r_s / r`` frames when ``k`` is an integer (the last window
-  averages only the frames it has), linear interpolation otherwise. A stream already at ``r`` is copied.
+
+  - down (``r < r_s``): overlap-weighted average. Output frame ``i`` spans ``[i/r, (i+1)/r)`` seconds, input
+    frame ``j`` spans ``[j/r_s, (j+1)/r_s)``; output ``i`` is the mean of the input frames weighted by how long
+    each overlaps its span, so every input frame reaches the output. For an integer ratio ``k = r_s / r``
+    that is the mean of ``k`` consecutive frames; at 75 -> 50 Hz, output 0 = ``(x0 + 0.5 x1) / 1.5``. The last,
+    partly covered output frame averages only the valid frames it has (weights renormalised).
+  - up (``r > r_s``): linear interpolation to ``L'_s[b]`` frames (``align_corners=False``: output frame
+    ``i`` reads source position ``(i + 0.5) * L / L' - 0.5``, clamped to the valid range). This is the only
+    place interpolation remains.
+  - equal rates: the stream is copied.
+
+* ``FusionConfig.mode``: ``average`` (the default). The old names ``interpolate`` and ``pool`` are still
+  accepted for old recipes and checkpoints and mean the same thing; ``interpolate`` warns that it no longer
+  downsamples by interpolation (it used to read only 2 of every 8 frames at 50 -> 6.25 Hz).
 * Common length ``L[b] = min_s L'_s[b]``: every stream is trimmed to it (streams differ by at most a frame
   or two from rounding; the shortest decides so that no stream contributes padding).
 * Output ``[B, max_b L[b], sum_s D_s]``, zeros past ``L[b]``; ``lengths = L`` (the combined mask).
@@ -27,10 +37,12 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..interfaces import EncoderOutput
+from .config import FUSION_MODES as MODES
 from .config import FusionConfig
 
-MODES = ("interpolate", "pool")
 _EPS = 1e-6
+# Overlaps below this many input frames are float error at a shared boundary, not real coverage.
+_MIN_OVERLAP = 1e-9
 
 
 def resampled_length(length: int, rate_in: float, rate_out: float) -> int:
@@ -40,13 +52,34 @@ def resampled_length(length: int, rate_in: float, rate_out: float) -> int:
     return max(1, math.ceil(length * rate_out / rate_in - _EPS))
 
 
-def _integer_ratio(rate_in: float, rate_out: float) -> int | None:
-    k = rate_in / rate_out
-    kr = round(k)
-    return int(kr) if kr >= 1 and abs(k - kr) < _EPS else None
+def average_weights(
+    length: int, new_len: int, ratio: float, device: torch.device | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Overlap weights of ``new_len`` output frames over ``length`` input frames (see the module docstring).
+
+    The ``[L', L]`` weight matrix is a band, at most ``W = ceil(ratio) + 1`` input frames per output frame,
+    so only the band is built: a dense matrix made fusion several times slower than interpolation on CPU.
+
+    Args:
+        length: valid input frames ``L``.
+        new_len: output frames ``L'``.
+        ratio: input frames per output frame, ``r_in / r_out`` (> 1 when downsampling).
+        device: where to build the tensors.
+
+    Returns:
+        ``(index, weight)``, both ``[L', W]``: output ``i`` = ``sum_w weight[i, w] * x[index[i, w]]``; each
+        row of ``weight`` (float64) sums to 1.
+    """
+    # Times in input-frame units: input j spans [j, j + 1), output i spans [i * ratio, (i + 1) * ratio).
+    # float64 so that boundaries shared by an input and an output frame cancel to (near) exactly zero.
+    i = torch.arange(new_len, dtype=torch.float64, device=device)[:, None]
+    j = torch.floor(i * ratio) + torch.arange(math.ceil(ratio) + 1, dtype=torch.float64, device=device)
+    w = torch.minimum((i + 1) * ratio, j + 1) - torch.maximum(i * ratio, j)
+    w = torch.where((w > _MIN_OVERLAP) & (j < length), w, 0.0)  # padding and frames outside the span: 0
+    return j.long().clamp(max=length - 1), w / w.sum(dim=1, keepdim=True)
 
 
-def resample_valid(x: torch.Tensor, rate_in: float, rate_out: float, mode: str) -> torch.Tensor:
+def resample_valid(x: torch.Tensor, rate_in: float, rate_out: float) -> torch.Tensor:
     """Resample one sample's valid frames ``x`` ``[L, D]`` to ``[L', D]`` (see the module docstring)."""
     length = x.shape[0]
     new_len = resampled_length(length, rate_in, rate_out)
@@ -54,13 +87,9 @@ def resample_valid(x: torch.Tensor, rate_in: float, rate_out: float, mode: str) 
         return x[:0]
     if abs(rate_in - rate_out) < _EPS * max(rate_in, rate_out):
         return x
-    k = _integer_ratio(rate_in, rate_out) if mode == "pool" else None
-    if k is not None:
-        pad = new_len * k - length
-        summed = F.pad(x, (0, 0, 0, pad)).view(new_len, k, -1).sum(dim=1)
-        counts = torch.full((new_len, 1), float(k), dtype=x.dtype, device=x.device)
-        counts[-1] = k - pad
-        return summed / counts
+    if rate_out < rate_in:
+        index, weight = average_weights(length, new_len, rate_in / rate_out, device=x.device)
+        return (weight.to(x.dtype)[:, None, :] @ x[index])[:, 0]  # [L', 1, W] @ [L', W, D]
     y = F.interpolate(x.t()[None], size=new_len, mode="linear", align_corners=False)
     return y[0].t()
 
@@ -124,9 +153,7 @@ class Fusion(nn.Module):
         per_sample: list[list[torch.Tensor]] = []
         for b in range(batch):
             parts = [
-                resample_valid(
-                    out.features[b, : int(out.lengths[b])], out.frame_rate, self.frame_rate, self.cfg.mode
-                )
+                resample_valid(out.features[b, : int(out.lengths[b])], out.frame_rate, self.frame_rate)
                 for out in outputs
             ]
             common = min(p.shape[0] for p in parts)
