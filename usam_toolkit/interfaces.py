@@ -237,6 +237,10 @@ class LanguageModel(Protocol):
 
     hidden_size: int
 
+    def embedding_rms(self) -> float:
+        """RMS of the LLM's input embeddings (the scale audio tokens are normalised to and measured against)."""
+        ...
+
     def prompt_embedding(self, prompts: Sequence[str]) -> "torch.Tensor":
         """``[B, D]`` mean of the input embeddings of each prompt's tokens."""
         ...

@@ -151,6 +151,12 @@ class HFCausalLM(nn.Module):
         return pieces, labels, target
 
     # --------------------------------------------------------------------------------------- interface
+    def embedding_rms(self) -> float:
+        """RMS of the input-embedding matrix: the scale of the text tokens beside the audio tokens."""
+        with torch.no_grad():
+            weight = self.model.get_input_embeddings().weight
+            return float(weight.float().pow(2).mean().sqrt())
+
     def prompt_embedding(self, prompts: Sequence[str]) -> torch.Tensor:
         """``[B, D]`` float32 mean of the input embeddings of each prompt's tokens (zeros for an empty prompt)."""
         ids = self.token_ids(prompts)

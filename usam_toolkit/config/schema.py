@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional
 
 from ..data.config import DataConfig
 from ..evaluate.config import EvalConfig
-from ..model.config import FusionConfig
+from ..model.config import AudioNormConfig, FusionConfig
 from ..train.config import TrainConfig
 
 
@@ -35,6 +35,7 @@ class RecipeSchema:
     encoders: List[Any] = field(default_factory=list)
     fusion: FusionConfig = field(default_factory=FusionConfig)
     projectors: List[Any] = field(default_factory=list)
+    audio_norm: AudioNormConfig = field(default_factory=AudioNormConfig)
     llm: Optional[Any] = None
     losses: List[Any] = field(default_factory=list)
     tasks: List[Any] = field(default_factory=list)

@@ -73,11 +73,14 @@ class AudioLLM(nn.Module):
         loss_weights: Sequence[float],
         tasks: Mapping[str, Any],
         components: Sequence[ComponentInfo] = (),
+        audio_norm: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.encoders = nn.ModuleList(encoders)
         self.fusion = fusion
         self.projectors = nn.ModuleList(projectors)
+        # None (the paper): the last projector's tokens enter the LLM as they are.
+        self.audio_norm = audio_norm
         self.llm = llm
         self.losses = nn.ModuleList(losses)
         self.loss_names = list(loss_names)
@@ -93,6 +96,8 @@ class AudioLLM(nn.Module):
     def from_recipe(cls, cfg: DictConfig, registry: Registry | None = None, device: str = "cpu") -> "AudioLLM":
         """Build every component of a validated recipe (see :func:`usam_toolkit.load_recipe`)."""
         from ..plugins import get_registry
+        from .audio_norm import build_audio_norm
+        from .config import AudioNormConfig
         from .fusion import Fusion
 
         reg = registry or get_registry()
@@ -145,13 +150,16 @@ class AudioLLM(nn.Module):
         if width != llm_dim:
             raise ConfigError(f"{path}: the projector chain ends at width {width}, the LLM needs {llm_dim}")
 
+        norm_cfg = AudioNormConfig(**OmegaConf.to_container(cfg.get("audio_norm") or {}))  # type: ignore[arg-type]
+        audio_norm = build_audio_norm(norm_cfg, llm_dim, llm.embedding_rms())
+
         loss_ctx = replace(base, input_dim=llm_dim, llm_dim=llm_dim, prompt_dim=llm_dim)
         losses = [build(f"losses[{i}]", loss_ctx) for i in range(len(cfg.losses))]
         if not losses:
             raise ConfigError(f"{path}: 'losses' is empty; e.g. losses: [{{name: cross_entropy, weight: 1.0}}]")
         weights = [float(s.get("weight", 1.0)) for s in cfg.losses]
         loss_names = [str(s.name) for s in cfg.losses]
-        model = cls(encoders, fusion, projectors, llm, losses, loss_names, weights, tasks, infos)
+        model = cls(encoders, fusion, projectors, llm, losses, loss_names, weights, tasks, infos, audio_norm)
         return model.to(device)
 
     @classmethod
@@ -187,20 +195,37 @@ class AudioLLM(nn.Module):
         """The text prompt of each sample (left and right parts joined), as seen by the TAPM router."""
         return [f"{left} {right}".strip() for left, right in zip(batch.prompts_left, batch.prompts_right)]
 
+    def stage_labels(self) -> list[str]:
+        """One label per stage after fusion: ``projectors[i]:<name>`` then ``audio_norm`` when present."""
+        names = {c.slot: c.name for c in self.components}
+        labels = [f"projectors[{i}]:{names.get(f'projectors[{i}]', type(p).__name__)}"
+                  for i, p in enumerate(self.projectors)]
+        return labels + (["audio_norm"] if self.audio_norm is not None else [])
+
     def project(self, fused: EncoderOutput, batch: Any) -> ProjectorOutput:
-        """Run the projector chain, collecting auxiliary losses and analysis tensors."""
+        """Run the projector chain (and ``audio_norm``), collecting auxiliary losses and analysis tensors.
+
+        ``extras`` also holds every stage's detached output for the projector-health figures
+        (:mod:`usam_toolkit.model.health`): ``stage/<label>`` ``[B, T_i, D_i]`` and ``stage_len/<label>`` ``[B]``,
+        labels from :meth:`stage_labels`, the fused input as ``stage/fusion``.
+        """
         ctx = ProjectorContext(
             prompt_embedding=self.llm.prompt_embedding(self.instruction_texts(batch)),
             task_ids=batch.task_ids,
         )
         feats, lens, rate = fused.features, fused.lengths, fused.frame_rate
         aux: dict[str, torch.Tensor] = {}
-        extras: dict[str, torch.Tensor] = {}
-        for proj in self.projectors:
+        extras: dict[str, torch.Tensor] = {"stage/fusion": feats.detach(), "stage_len/fusion": lens}
+        labels = self.stage_labels()
+        for label, proj in zip(labels, self.projectors):
             out = proj(feats, lens, rate, ctx)
             feats, lens, rate = out.features, out.lengths, out.frame_rate
             aux.update(out.aux_losses)
             extras.update(out.extras)
+            extras[f"stage/{label}"], extras[f"stage_len/{label}"] = feats.detach(), lens
+        if self.audio_norm is not None:
+            feats = self.audio_norm(feats, lens)
+            extras["stage/audio_norm"], extras["stage_len/audio_norm"] = feats.detach(), lens
         return ProjectorOutput(feats, lens, rate, aux, extras)
 
     def forward(self, batch: Any) -> StepOutput:
@@ -238,6 +263,8 @@ class AudioLLM(nn.Module):
         named = [(f"encoders[{i}]", m) for i, m in enumerate(self.encoders)]
         named += [("fusion", self.fusion)]
         named += [(f"projectors[{i}]", m) for i, m in enumerate(self.projectors)]
+        if self.audio_norm is not None:
+            named += [("audio_norm", self.audio_norm)]
         named += [("llm", self.llm)]
         named += [(f"losses[{i}]", m) for i, m in enumerate(self.losses)]
         labels = {c.slot: c.name for c in self.components}

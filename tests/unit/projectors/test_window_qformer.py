@@ -138,3 +138,36 @@ def test_minilm_weights_match_transformers_bertmodel() -> None:
         assert torch.equal(own[f"layers.{i}.self_attn.query.weight"], ref[f"encoder.layer.{i}.attention.self.query.weight"])
         assert torch.equal(own[f"layers.{i}.ffn.intermediate.bias"], ref[f"encoder.layer.{i}.intermediate.dense.bias"])
         assert torch.equal(own[f"layers.{i}.ffn.norm.weight"], ref[f"encoder.layer.{i}.output.LayerNorm.weight"])
+
+
+def _deaf_cross_attention(qf: torch.nn.Module) -> None:
+    """Zero every cross-attention output: the paper's path from the frames to the tokens is cut."""
+    with torch.no_grad():
+        for layer in qf.layers:
+            layer.cross_attn.dense.weight.zero_()
+            layer.cross_attn.dense.bias.zero_()
+
+
+def test_input_residual_lets_the_window_content_through() -> None:
+    # Two windows of 2 frames with different content (means [1, 0, 0, 0] and [0, 2, 0, 0]). With the
+    # cross-attention cut, the paper's learnt query is the same for every window, so the two tokens are
+    # identical; with input_residual each query starts from LN(q + W_in * window mean) and they differ.
+    x = torch.tensor([[[1.0, 0, 0, 0], [1.0, 0, 0, 0], [0, 2.0, 0, 0], [0, 2.0, 0, 0]]])
+    lengths = torch.tensor([4])
+    for residual, differ in ((False, False), (True, True)):
+        qf = tiny(window_seconds=0.04, queries_per_window=1, input_residual=residual)  # 2 frames at 50 Hz
+        _deaf_cross_attention(qf)
+        out = qf(x, lengths, 50.0, CTX).features[0]
+        assert out.shape == (2, 6)
+        assert (not torch.allclose(out[0], out[1], atol=1e-5)) is differ
+
+
+def test_input_residual_uses_only_valid_frames_of_the_window() -> None:
+    qf = tiny(window_seconds=0.04, queries_per_window=1, input_residual=True)
+    _deaf_cross_attention(qf)
+    x = torch.tensor([[[1.0, 2, 3, 4], [5.0, 6, 7, 8]]])
+    padded = x.clone()
+    padded[0, 1] = 1e6  # the second frame is padding: the window mean is the first frame alone
+    one = qf(x[:, :1], torch.tensor([1]), 50.0, CTX).features
+    two = qf(padded, torch.tensor([1]), 50.0, CTX).features
+    assert torch.allclose(one, two, atol=1e-6)
