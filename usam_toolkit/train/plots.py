@@ -1,4 +1,5 @@
-"""End-of-run figures: the loss curve and the mean TAPM routing weights per task (matplotlib, Agg)."""
+"""End-of-run figures: the loss curve, the projector-health figures and the mean TAPM routing weights per
+task (matplotlib, Agg)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,42 @@ from typing import Sequence
 import numpy as np
 
 
-def read_train_log(path: str | Path) -> list[dict]:
-    """The ``type == "train"`` records of a ``train_log.jsonl``."""
+def read_train_log(path: str | Path, kind: str = "train") -> list[dict]:
+    """The ``type == kind`` records of a ``train_log.jsonl`` (``train``: step logs; ``eval``: evaluations)."""
     p = Path(path)
     if not p.is_file():
         return []
     rows = [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [r for r in rows if r.get("type", "train") == "train"]
+    return [r for r in rows if r.get("type", "train") == kind]
+
+
+def plot_eval_curve(log_path: str | Path, out_png: str | Path) -> Path | None:
+    """Every evaluation metric against the step, one panel per metric (e.g. dev WER: when listening
+    starts); None when the run logged no evaluation."""
+    rows = read_train_log(log_path, "eval")
+    names = sorted({k for r in rows for k in r.get("metrics", {})})
+    if not names:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.6), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        pts = sorted((int(r["step"]), float(r["metrics"][name])) for r in rows if name in r.get("metrics", {}))
+        ax.plot([s for s, _ in pts], [v for _, v in pts], marker="o", linewidth=1.5)
+        for s, v in pts:
+            ax.annotate(f"{v:.3g}", (s, v), textcoords="offset points", xytext=(0, 5), ha="center", fontsize=7)
+        ax.set_xlabel("optimizer step")
+        ax.set_title(name, fontsize=9)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    out = Path(out_png)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
 
 
 def plot_loss_curve(log_path: str | Path, out_png: str | Path) -> Path | None:
@@ -39,6 +69,55 @@ def plot_loss_curve(log_path: str | Path, out_png: str | Path) -> Path | None:
     ax.set_ylabel("loss")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    out = Path(out_png)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def plot_projector_health(log_path: str | Path, out_png: str | Path) -> Path | None:
+    """``rms_ratio`` and ``between_clip`` of every stage against the step (the ``health/...`` logs).
+
+    Two panels, one line per stage (:mod:`usam_toolkit.model.health`); None when the log holds no
+    health figure (a model that records no stage).
+    """
+    from ..model.health import split_log_key
+
+    rows = read_train_log(log_path)
+    series: dict[tuple[str, str], list[tuple[int, float]]] = {}
+    for r in rows:
+        for k, v in (r.get("logs") or {}).items():
+            parsed = split_log_key(k)
+            if parsed is not None and isinstance(v, (int, float)):
+                series.setdefault(parsed, []).append((int(r["step"]), float(v)))
+    if not series:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    stages = list(dict.fromkeys(label for label, _ in series))
+    panels = (("rms_ratio", "RMS / text-embedding RMS", "log"), ("between_clip", "between-clip spread", "linear"))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, (figure, ylabel, scale) in zip(axes, panels):
+        for label in stages:
+            pts = series.get((label, figure))
+            if pts:
+                ax.plot([s for s, _ in pts], [v for _, v in pts], label=label, linewidth=1.5, marker=".")
+        if figure == "rms_ratio":
+            ax.axhline(1.0, color="grey", linestyle="--", linewidth=1)
+        values = [v for (_, f), pts in series.items() if f == figure for _, v in pts]
+        if scale == "log" and values and min(values) > 0:
+            ax.set_yscale("log")
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel(ylabel)
+        ax.set_title(figure)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("Projector health (training batches)")
     fig.tight_layout()
     out = Path(out_png)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -101,7 +101,10 @@ class Trainer:
         dataset: map-style dataset the sampler indexes.
         batch_sampler: yields lists of indices (global batches); ``set_epoch``, ``set_start``, ``__len__``.
         config: the recipe's ``train`` section.
-        out_dir: run folder (checkpoints, ``train_log.jsonl``, ``tensorboard/``, ``plots/``).
+        out_dir: run folder (checkpoints, ``train_log.jsonl``, ``tensorboard/``, ``plots/``). When the
+            model's ``StepOutput.extras`` carry ``stage/<label>`` tensors (AudioLLM does), every logged
+            record's ``logs`` also holds the projector-health figures ``health/<label>/<figure>`` of
+            that step (:mod:`usam_toolkit.model.health`).
         collate_fn: turns a list of dataset items into a batch with ``.to(device)`` and ``len()``.
         num_workers: DataLoader workers.
         evaluate_fn: ``(model, step) -> {name: value}``; runs on EVERY rank (rank 0's dict is used).
@@ -170,6 +173,7 @@ class Trainer:
         self.last_checkpoint: Path | None = None
         self._routing_sum: np.ndarray | None = None  # [T, N]
         self._routing_count: np.ndarray | None = None  # [T]
+        self._text_rms: float | None = None  # the LLM's input-embedding RMS, for the health figures
 
     # ----------------------------------------------------------------------------------------------
     def request_stop(self, reason: str = "stop requested") -> None:
@@ -314,6 +318,26 @@ class Trainer:
         np.add.at(self._routing_sum, ids, w)
         np.add.at(self._routing_count, ids, 1.0)
 
+    def _is_log_step(self, step: int) -> bool:
+        return step % max(1, self.cfg.log_every) == 0 or step == self.cfg.max_steps
+
+    def _accumulate_health(self, extras: Mapping[str, Any], b: int, logs_sum: dict[str, float],
+                           logs_w: dict[str, float]) -> None:
+        """Add one micro-batch's projector-health figures to the step's logs (logging steps only).
+
+        They join the other logs, so the logged value is their sample-weighted mean over the
+        micro-batches of the logging step and over the ranks (see :mod:`usam_toolkit.model.health`).
+        """
+        if not any(k.startswith("stage/") for k in extras):
+            return
+        from ..model.health import health_logs
+
+        with torch.no_grad():
+            figures = health_logs(extras, self._text_rms)
+        for k, v in figures.items():
+            logs_sum[k] = logs_sum.get(k, 0.0) + v * b
+            logs_w[k] = logs_w.get(k, 0.0) + b
+
     # ----------------------------------------------------------------------------------------------
     def _evaluate(self) -> dict[str, float] | None:
         if self.evaluate_fn is None:
@@ -388,6 +412,7 @@ class Trainer:
         audio_local = 0.0
         logs_sum: dict[str, float] = {}
         logs_w: dict[str, float] = {}
+        health = self._is_log_step(self.step + 1)  # the step this one becomes if it is not skipped
         for micro in range(self.cfg.grad_accum):
             batch = self._next_batch()
             if hasattr(batch, "to"):
@@ -404,6 +429,8 @@ class Trainer:
                 logs_sum[k] = logs_sum.get(k, 0.0) + float(v) * b
                 logs_w[k] = logs_w.get(k, 0.0) + b
             self._accumulate_routing(out.extras or {})
+            if health:
+                self._accumulate_health(out.extras or {}, b, logs_sum, logs_w)
         stats = torch.stack(
             [loss_sum, torch.tensor(float(n_local), dtype=torch.float64, device=dev),
              torch.tensor(audio_local, dtype=torch.float64, device=dev)]
@@ -458,6 +485,9 @@ class Trainer:
         else:
             seed_everything(self.seed + self.env.rank)
         self.precision = resolve_precision(self.cfg.precision, self.env.device)
+        # Once, on the user's module and before FSDP2 shards it: the scale the health figures compare to.
+        embedding_rms = getattr(getattr(self.raw_model, "llm", None), "embedding_rms", None)
+        self._text_rms = float(embedding_rms()) if callable(embedding_rms) else None
         self.model = wrap_model(self.raw_model, self.cfg.distributed, self.env, self.cfg.find_unused_parameters)
         self.raw_model = unwrap(self.model)
         self._trainable = [p for p in self.raw_model.parameters() if p.requires_grad]
@@ -541,7 +571,7 @@ class Trainer:
                     for k, v in r["logs_sum"].items():
                         interval["logs_sum"][k] = interval["logs_sum"].get(k, 0.0) + v
                         interval["logs_w"][k] = interval["logs_w"].get(k, 0.0) + r["logs_w"][k]
-                    if self.step % max(1, self.cfg.log_every) == 0 or self.step == self.cfg.max_steps:
+                    if self._is_log_step(self.step):
                         self._log_interval(interval, r, t_start)
                     if self.bar is not None:
                         self.bar.update(1)
@@ -624,9 +654,11 @@ class Trainer:
         routing = self._reduced_routing()
         if not (self.env.is_main and self.cfg.plots):
             return
-        from .plots import plot_loss_curve, plot_routing_weights
+        from .plots import plot_eval_curve, plot_loss_curve, plot_projector_health, plot_routing_weights
 
         plot_loss_curve(self.log.path, self.out_dir / "plots" / "loss.png")
+        plot_eval_curve(self.log.path, self.out_dir / "plots" / "eval.png")
+        plot_projector_health(self.log.path, self.out_dir / "plots" / "projector_health.png")
         if routing is not None:
             total, count = routing
             seen = count > 0
