@@ -31,8 +31,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument(
         "--scale",
         default="small",
-        choices=("tiny", "small"),
-        help="tiny: a few clips per task and split (tests); small: the demo world (default)",
+        choices=("tiny", "small", "speech"),
+        help="tiny: a few clips per task and split (tests); small: the demo world (default); speech: the small "
+        "world plus 4,000 synthetic clips of distinct sentences (recipes/mini/speech.yaml)",
     )
     build.add_argument("--out", default=None, help="output folder (default: ./data/mini-<scale>)")
     build.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
@@ -82,7 +83,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     demo.add_argument("--out", default="runs/demo", help="run folder (default: ./runs/demo)")
     demo.add_argument("--world", default="data/mini-small", help="the mini world (default: ./data/mini-small)")
-    demo.add_argument("--scale", default="small", choices=("tiny", "small"), help="scale when building")
+    demo.add_argument("--scale", default="small", choices=("tiny", "small", "speech"), help="scale when building")
     demo.add_argument("--recipe", default=None, help="recipe to train (default: recipes/mini/usam.yaml)")
     demo.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     demo.add_argument("--retrain", action="store_true", help="train again even if <out>/model has a checkpoint")

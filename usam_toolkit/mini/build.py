@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from . import debian, events, music, speech
+from . import debian, events, music, sentences, speech
 from .captions import event_captions, music_captions
 from .splits import SPLITS, partition, rng_for, seeded_order, split_of
 from .translation import prompt_pairs
@@ -55,6 +55,9 @@ class ScaleSpec:
     mc: dict[str, int]
     #: at most this share of an aac split comes from the freedesktop sounds (at least one when available).
     freedesktop_share: float = 0.25
+    #: synthetic asr training clips of distinct sentences from Debian's fortunes (none equal to a dev or
+    #: test sentence), half espeak-ng and half flite, half of them band-limited to 8 kHz like the prompts.
+    asr_text_tts: int = 0
 
 
 SCALES: dict[str, ScaleSpec] = {
@@ -77,6 +80,9 @@ SCALES: dict[str, ScaleSpec] = {
         mc={"train": 200, "dev": 30, "test": 40},
     ),
 }
+#: the small world plus 4,000 synthetic clips of distinct sentences: the speech recipe's world. Its dev and
+#: test splits are the small world's, clip for clip (same seed, same plan).
+SCALES["speech"] = dataclasses.replace(SCALES["small"], asr_text_tts=4000)
 
 
 @dataclass
@@ -114,10 +120,14 @@ class Sources:
     freedesktop: dict[str, Path]
     soundfont: Path
     durations: dict[Path, float]
+    #: fortune sentences and flite voices: read only for scales with ``asr_text_tts``.
+    sentences: list[str] = dataclasses.field(default_factory=list)
+    flite_voices: tuple[str, ...] = ()
 
 
-def load_sources() -> Sources:
-    """Read transcripts, file lists and durations of the installed packages."""
+def load_sources(text_tts: bool = False) -> Sources:
+    """Read transcripts, file lists and durations of the installed packages (``text_tts``: also the
+    fortune sentences and flite's voices)."""
     import soundfile as sf
 
     english = speech.asterisk_utterances(
@@ -133,7 +143,14 @@ def load_sources() -> Sources:
         )
     fd = events.freedesktop_sounds(debian.package_files("sound-theme-freedesktop"))
     soundfont = music.find_soundfont(debian.package_files("fluid-soundfont-gm"))
-    return Sources(english, french, librivox, voices, fd, soundfont, durations)
+    texts: list[str] = []
+    flite_voices: tuple[str, ...] = ()
+    if text_tts:
+        texts = sentences.read_sentences(sentences.fortune_files(debian.package_files("fortunes")))
+        flite_voices = speech.available_flite_voices()
+        if not texts or not flite_voices:
+            raise DataError("the speech world needs fortune sentences and flite voices; check `dpkg -L fortunes`, `flite -lv`")
+    return Sources(english, french, librivox, voices, fd, soundfont, durations, texts, flite_voices)
 
 
 def _speech_ok(src: Sources, u: speech.Utterance, top: float = SPEECH_SECONDS[1]) -> bool:
@@ -256,6 +273,41 @@ def _plan_tts(
             entry["target_lang"] = extra["target_lang"]
         entry.update({"speaker": voice.speaker, "group": speech.sentence_group(u.text)})
         clips.append(Clip("train", entry, lambda text=u.text, v=voice: speech.espeak(text, v)))
+    return clips
+
+
+def plan_text_tts(src: Sources, spec: ScaleSpec, seed: int, held_out: set[str]) -> list[Clip]:
+    """``spec.asr_text_tts`` asr training clips of distinct fortune sentences whose group is not in
+    ``held_out`` (the dev and test sentences): espeak-ng and flite alternate, every other clip of each is
+    band-limited to 8 kHz like the human telephone prompts."""
+    if not spec.asr_text_tts:
+        return []
+    pool = [t for t in src.sentences if speech.sentence_group(t) not in held_out]
+    rng = rng_for(seed, "text-tts")
+    clips: list[Clip] = []
+    for index, text in enumerate(seeded_order(pool, seed, "text-tts")[: spec.asr_text_tts]):
+        use_flite = index % 2 == 1
+        voice: speech.FliteSpec | speech.EspeakSpec = (
+            speech.sample_flite(rng, src.flite_voices) if use_flite else speech.sample_espeak(rng, src.voices)
+        )
+        phone = index % 4 >= 2
+        group = speech.sentence_group(text)
+        name = f"{group[len('sent-'):]}-{voice.tag}{'-8k' if phone else ''}"
+        entry = {
+            "id": f"asr-text-{name}",
+            "audio": f"audio/tts-text/{name}.wav",
+            "task": "asr",
+            "target": text,
+            "source_lang": "en",
+            "speaker": voice.speaker,
+            "group": group,
+        }
+
+        def make(t: str = text, v: object = voice, phone: bool = phone) -> tuple[np.ndarray, int]:
+            audio, rate = speech.flite(t, v) if isinstance(v, speech.FliteSpec) else speech.espeak(t, v)  # type: ignore[arg-type]
+            return speech.telephone_band(audio, rate) if phone else (audio, rate)
+
+        clips.append(Clip("train", entry, make))
     return clips
 
 
@@ -438,11 +490,15 @@ def build_world(
         raise DataError(f"unknown mini-world scale '{scale}'; valid scales: {', '.join(SCALES)}")
     out = Path(out) if out is not None else default_out_dir(scale)
     _check_builder_version(out)
-    versions = debian.ensure_packages(tuple(debian.PACKAGES), install=install_missing)
     spec = SCALES[scale]
-    src = load_sources()
+    packages = dict(debian.PACKAGES) | (debian.SPEECH_PACKAGES if spec.asr_text_tts else {})
+    versions = debian.ensure_packages(tuple(packages), install=install_missing)
+    src = load_sources(text_tts=bool(spec.asr_text_tts))
 
-    clips = plan_speech(src, spec, seed) + plan_events(src, spec, seed) + plan_music(src, spec, seed, out)
+    clips = plan_speech(src, spec, seed)
+    held_out = {c.entry["group"] for c in clips if c.split != "train"}
+    clips += plan_text_tts(src, spec, seed, held_out)
+    clips += plan_events(src, spec, seed) + plan_music(src, spec, seed, out)
     out.mkdir(parents=True, exist_ok=True)
     # Most jobs wait on espeak-ng / fluidsynth subprocesses, so more threads than cores pay off.
     _render_all(clips, out, workers or max(4, 2 * (os.cpu_count() or 2)), progress)
@@ -473,12 +529,13 @@ def build_world(
         | {f"{s}_{t}": f"{s}_{t}.jsonl" for s in SPLITS for t in TASKS},
         "split_unit": "group: sentence (asr, s2tt), sound name or caption signature (aac), musical recipe (mc)",
         "sources": {
-            name: {"version": versions[name], "used_for": why} for name, why in debian.PACKAGES.items()
+            name: {"version": versions[name], "used_for": why} for name, why in packages.items()
         },
         "tools": {
             "espeak-ng": debian.tool_version("espeak-ng"),
             "fluidsynth": debian.tool_version("fluidsynth"),
-        },
+        }
+        | ({"flite": debian.tool_version("flite", "--version")} if spec.asr_text_tts else {}),
         "espeak_voices": list(src.voices),
         "soundfont": str(src.soundfont),
         "scale_spec": dataclasses.asdict(spec),

@@ -28,6 +28,12 @@ PACKAGES: dict[str, str] = {
     "sound-theme-freedesktop": "real desktop event sounds for audio captioning",
 }
 
+#: package -> what the mini world takes from it, only for scales with ``asr_text_tts`` (the speech world).
+SPEECH_PACKAGES: dict[str, str] = {
+    "fortunes": "thousands of distinct English sentences, rendered as synthetic asr training speech",
+    "flite": "a second synthesiser with five voices for that speech (espeak-ng renders the rest)",
+}
+
 #: environment variable that allows the builder to run ``apt-get install`` (as root).
 INSTALL_ENV = "USAM_MINI_INSTALL"
 

@@ -38,6 +38,9 @@ ESPEAK_VOICES = (
 ESPEAK_VARIANTS = ("", "+f2", "+f3", "+f4", "+m3", "+m5")
 ESPEAK_SPEEDS = (130, 190)
 ESPEAK_PITCHES = (25, 75)
+#: flite's built-in voices (diphone kal/kal16, clustergen awb/rms/slt) and its duration stretch range.
+FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
+FLITE_STRETCH = (0.8, 1.25)
 
 
 @dataclass(frozen=True)
@@ -197,3 +200,66 @@ def espeak(text: str, spec: EspeakSpec) -> tuple[np.ndarray, int]:
     if audio.ndim > 1:
         audio = audio.mean(axis=1)
     return audio, int(rate)
+
+
+@dataclass(frozen=True)
+class FliteSpec:
+    """A flite rendering: built-in voice and duration stretch (> 1 is slower)."""
+
+    voice: str
+    stretch: float
+
+    @property
+    def speaker(self) -> str:
+        return f"flite:{self.voice}"
+
+    @property
+    def tag(self) -> str:
+        return f"flite-{self.voice}-d{round(self.stretch * 100)}"
+
+
+def available_flite_voices() -> tuple[str, ...]:
+    """The voices of :data:`FLITE_VOICES` that this flite lists (empty without flite)."""
+    exe = shutil.which("flite")
+    if exe is None:
+        return ()
+    listing = subprocess.run([exe, "-lv"], capture_output=True, text=True, check=False).stdout
+    known = set(listing.replace("Voices available:", "").split())
+    return tuple(v for v in FLITE_VOICES if v in known)
+
+
+def sample_flite(rng: np.random.Generator, voices: tuple[str, ...]) -> FliteSpec:
+    """A random flite voice and duration stretch (two decimals)."""
+    stretch = round(float(rng.uniform(*FLITE_STRETCH)), 2)
+    return FliteSpec(voice=str(voices[int(rng.integers(len(voices)))]), stretch=stretch)
+
+
+def flite(text: str, spec: FliteSpec) -> tuple[np.ndarray, int]:
+    """Synthesize ``text`` with flite (the text goes in a file, so none of it is read as an option)."""
+    import soundfile as sf
+
+    exe = shutil.which("flite")
+    if exe is None:
+        raise DataError("flite is not on PATH; install the Debian package flite")
+    with tempfile.TemporaryDirectory(prefix="usam-mini-") as tmp:
+        txt, wav = Path(tmp) / "text.txt", Path(tmp) / "tts.wav"
+        txt.write_text(text, encoding="utf-8")
+        cmd = [exe, "-voice", spec.voice, "--setf", f"duration_stretch={spec.stretch}", "-f", str(txt), "-o", str(wav)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0 or not wav.is_file():
+            raise DataError(f"flite failed for voice {spec.voice} (exit {proc.returncode}): {proc.stderr.strip()}")
+        audio, rate = sf.read(str(wav), dtype="float32")
+    if audio.ndim > 1:
+        audio = audio.mean(axis=1)
+    return audio, int(rate)
+
+
+def telephone_band(audio: np.ndarray, rate: int) -> tuple[np.ndarray, int]:
+    """``audio`` resampled to 8 kHz, the band of the human telephone prompts in the test split."""
+    import torch
+
+    from ..audio.resample import resample
+
+    if rate == 8000:
+        return audio, rate
+    return resample(torch.from_numpy(np.ascontiguousarray(audio)), rate, 8000).numpy(), 8000
