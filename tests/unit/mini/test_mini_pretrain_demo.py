@@ -101,6 +101,20 @@ def test_comparison_judges_the_primary_score() -> None:
     assert table["aac"]["scores"]["METEOR"] == {"model": None, "untrained": None, "most_frequent": None, "consensus": None}
 
 
+def test_comparison_reports_only_the_tasks_the_model_was_scored_on() -> None:
+    from usam_toolkit.mini.demo import comparison, report_markdown
+
+    caps = {"aac": {"coco_caption": {"cider_d": 40.0}}, "mc": {"coco_caption": {"cider_d": 60.0}}}
+    base = {"aac": {"coco_caption": {"cider_d": 30.0}}, "mc": {"coco_caption": {"cider_d": 50.0}}}
+    table = comparison({"model": caps, "untrained": base, "most_frequent": base, "consensus": base})
+    assert list(table) == ["aac", "mc"]
+    assert table["aac"]["beats_baselines"] is True and table["mc"]["beats_baselines"] is True
+    timing = {"stages": {}, "total": {"wall_s": 1.0, "cpu_s": 1.0}}
+    report = report_markdown(table, timing, {"recipe": "r.yaml", "world": "w", "test_examples": 2})
+    assert "Not in this recipe, so not reported: asr, s2tt." in report
+    assert "recipes/mini/speech.yaml" in report
+
+
 def _recipes() -> list[Path]:
     return sorted(MINI.glob("*.yaml")) + sorted((MINI / "ablations").glob("*.yaml"))
 
