@@ -59,7 +59,7 @@ def _write_recipe(prof: BenchProfile, out: Path, world: Path, train_manifest: Pa
         "description": f"usam bench --config {prof.name}: {prof.description}",
         "seed": 0,
         **prof.recipe(world),
-        "fusion": {"frame_rate": None, "mode": "interpolate"},
+        "fusion": {"frame_rate": None, "mode": "average"},
         "tasks": [{"name": "asr"}],
         "data": {
             "train": [str(train_manifest)],

@@ -29,7 +29,7 @@ def add_parser(sub: Any) -> None:
         ),
     )
     p.add_argument("recipe", help="recipe YAML")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="recipe overrides, e.g. audio_norm.kind=layernorm")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="recipe overrides, e.g. audio_norm.kind=layer_norm")
     p.add_argument("--batches", type=int, default=2, metavar="N", help="batches to measure (default: 2)")
     p.add_argument("--split", default="train", choices=("train", "valid", "test"),
                    help="data split of the recipe (default: train, batched as in training)")
