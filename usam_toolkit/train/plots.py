@@ -19,11 +19,16 @@ def read_train_log(path: str | Path, kind: str = "train") -> list[dict]:
     return [r for r in rows if r.get("type", "train") == kind]
 
 
+#: evaluation fields that are counts behind a score (WER's edit counts, sentence counts), not scores to plot.
+COUNT_FIELDS = frozenset({"substitutions", "deletions", "insertions", "hits", "ref_words", "hyp_words",
+                          "num_sentences", "num_empty_references", "n"})
+
+
 def plot_eval_curve(log_path: str | Path, out_png: str | Path) -> Path | None:
-    """Every evaluation metric against the step, one panel per metric (e.g. dev WER: when listening
-    starts); None when the run logged no evaluation."""
+    """Every evaluation score against the step, one panel per score (e.g. dev WER: when listening
+    starts; counts such as WER's edit counts are left out); None when the run logged no evaluation."""
     rows = read_train_log(log_path, "eval")
-    names = sorted({k for r in rows for k in r.get("metrics", {})})
+    names = sorted({k for r in rows for k in r.get("metrics", {}) if k.rsplit(".", 1)[-1].rsplit("/", 1)[-1] not in COUNT_FIELDS})
     if not names:
         return None
     import matplotlib
