@@ -89,7 +89,10 @@ def test_base_lengths_and_padding_invariance(whisper: dict) -> None:
         both = enc(batch, torch.tensor([48000, 112000]))
         alone = enc(short[None], torch.tensor([48000]))
     assert both.lengths.tolist() == [150, 350]
-    torch.testing.assert_close(both.features[0, :150], alone.features[0], atol=1e-4, rtol=0)
+    # fp32 summation order differs between the padded batch and the lone clip; on a CPU without avx512_bf16
+    # (oneDNN picks other kernels) one element of 76,800, of size ~6.5, differed by 1.5e-4 (2.3e-5 relative).
+    # Padding leaking into the clip would move whole frames by O(1), far above this bound.
+    torch.testing.assert_close(both.features[0, :150], alone.features[0], atol=1e-4, rtol=1e-4)
 
 
 @pytest.mark.slow  # a second real model; base above already proves the conversion in the default run
