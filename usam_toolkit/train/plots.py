@@ -10,6 +10,17 @@ from typing import Sequence
 import numpy as np
 
 
+def _save(fig: object, out_png: str | Path) -> Path:
+    """Write ``fig`` as a PNG (its folder made as needed), close it and return the path."""
+    import matplotlib.pyplot as plt
+
+    out = Path(out_png)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)  # type: ignore[attr-defined]
+    plt.close(fig)  # type: ignore[arg-type]
+    return out
+
+
 def read_train_log(path: str | Path, kind: str = "train") -> list[dict]:
     """The ``type == kind`` records of a ``train_log.jsonl`` (``train``: step logs; ``eval``: evaluations)."""
     p = Path(path)
@@ -46,11 +57,7 @@ def plot_eval_curve(log_path: str | Path, out_png: str | Path) -> Path | None:
         ax.set_title(name, fontsize=9)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    out = Path(out_png)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out_png)
 
 
 def plot_loss_curve(log_path: str | Path, out_png: str | Path) -> Path | None:
@@ -75,11 +82,7 @@ def plot_loss_curve(log_path: str | Path, out_png: str | Path) -> Path | None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    out = Path(out_png)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out_png)
 
 
 def plot_projector_health(log_path: str | Path, out_png: str | Path) -> Path | None:
@@ -124,11 +127,7 @@ def plot_projector_health(log_path: str | Path, out_png: str | Path) -> Path | N
         ax.legend(fontsize=7)
     fig.suptitle("Projector health (training batches)")
     fig.tight_layout()
-    out = Path(out_png)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out_png)
 
 
 def plot_routing_weights(mean_weights: np.ndarray, task_names: Sequence[str], out_png: str | Path) -> Path:
@@ -157,8 +156,4 @@ def plot_routing_weights(mean_weights: np.ndarray, task_names: Sequence[str], ou
     ax.set_title("TAPM routing weights per task (training)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    out = Path(out_png)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out_png)
