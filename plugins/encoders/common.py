@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 
 from usam_toolkit.errors import ConfigError
+from usam_toolkit.interfaces import EncoderOutput
 from usam_toolkit.model.train_mode import LoraSettings, apply_train_mode
 
 from .configs import EncoderModeConfig
@@ -23,6 +25,7 @@ __all__ = [
     "LoraSettings",
     "apply_mode",
     "conv_out_length",
+    "encode_in_chunks",
     "fingerprint",
     "mel_filters",
     "pad_mask",
@@ -95,6 +98,55 @@ def conv_out_length(
 def pad_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
     """``[B, T]`` bool, True on PADDED positions (the convention of ``key_padding_mask``)."""
     return torch.arange(max_len, device=lengths.device)[None, :] >= lengths[:, None]
+
+
+def encode_in_chunks(
+    encode: Callable[[torch.Tensor, torch.Tensor], EncoderOutput],
+    audio: torch.Tensor,
+    audio_lengths: torch.Tensor,
+    max_samples: int,
+) -> EncoderOutput:
+    """Run ``encode`` on clips of any length by cutting each one into consecutive ``max_samples`` chunks.
+
+    Every chunk of every clip becomes one row of a single ``encode`` call, and each clip's output is its
+    chunks' valid frames laid end to end, so the model downstream sees the whole clip on one time axis
+    (Whisper-style 30 s windows for an encoder whose positional table stops there). Frames stay uniformly
+    spaced when ``max_samples`` is a whole number of the encoder's samples per frame (480000 samples =
+    1500 frames for Whisper); clips that fit are passed through in one call, untouched.
+
+    Args:
+        encode: the encoder on ``[B', N']`` audio with ``[B']`` lengths, ``N' <= max_samples``.
+        audio: ``[B, N]``.
+        audio_lengths: ``[B]`` valid samples.
+        max_samples: the longest input ``encode`` accepts.
+
+    Returns:
+        :class:`EncoderOutput` ``[B, T, D]`` (zeros past each clip's frames), lengths the sum over its chunks.
+    """
+    audio_lengths = audio_lengths.to(torch.long)
+    if audio.shape[0] == 0 or int(audio_lengths.max()) <= max_samples:
+        return encode(audio, audio_lengths)
+    owner: list[int] = []
+    spans: list[tuple[int, int]] = []
+    for b, n in enumerate(audio_lengths.tolist()):
+        for start in range(0, max(int(n), 1), max_samples):
+            owner.append(b)
+            spans.append((start, min(start + max_samples, int(n))))
+    chunks = audio.new_zeros(len(spans), max(end - start for start, end in spans))
+    for i, (b, (start, end)) in enumerate(zip(owner, spans)):
+        chunks[i, : end - start] = audio[b, start:end]
+    lengths = torch.tensor([end - start for start, end in spans], dtype=torch.long, device=audio.device)
+    out = encode(chunks, lengths)
+    per_clip: list[list[torch.Tensor]] = [[] for _ in range(audio.shape[0])]
+    for i, b in enumerate(owner):
+        per_clip[b].append(out.features[i, : int(out.lengths[i])])
+    joined = [torch.cat(parts) for parts in per_clip]
+    t = max(x.shape[0] for x in joined)
+    feats = out.features.new_zeros(audio.shape[0], t, out.features.shape[-1])
+    for b, x in enumerate(joined):
+        feats[b, : x.shape[0]] = x
+    clip_lengths = torch.tensor([x.shape[0] for x in joined], dtype=torch.long, device=out.lengths.device)
+    return EncoderOutput(features=feats, lengths=clip_lengths, frame_rate=out.frame_rate)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ and then loaded with transformers' own loader.
 Each clip's log-mel spectrogram is computed over its real length only; the two convolutions run on the
 batch with the frames past each clip's end zeroed between them, so that padding never reaches a valid
 frame; positional embeddings are sliced to the batch's length and self-attention masks padded keys.
-Output frames: ``ceil(samples // 160 / 2)`` per clip at 50 frames/s.
+Output frames: ``ceil(samples // 160 / 2)`` per clip at 50 frames/s. Clips longer than the positional
+table (30 s) are encoded window by window and their frames joined, so no clip length is refused.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from torch import nn
 from usam_toolkit.errors import ConfigError
 from usam_toolkit.interfaces import BuildContext, EncoderOutput
 
-from .common import apply_mode, conv_out_length, fingerprint, whisper_log_mel
+from .common import apply_mode, conv_out_length, encode_in_chunks, fingerprint, whisper_log_mel
 from .configs import WhisperConfig
 
 SAMPLE_RATE = 16000
@@ -132,16 +133,20 @@ class WhisperEncoderWrapper(nn.Module):
         return out, mel_lengths
 
     def forward(self, audio: torch.Tensor, audio_lengths: torch.Tensor) -> EncoderOutput:
-        """Encode ``audio`` ``[B, N]`` at 16 kHz with ``audio_lengths`` ``[B]``.
+        """Encode ``audio`` ``[B, N]`` at 16 kHz with ``audio_lengths`` ``[B]``, clips of any length.
+
+        A clip longer than :attr:`max_samples` is encoded in consecutive 30 s windows whose frames are
+        joined on one time axis (:func:`encode_in_chunks`), as Whisper itself reads long audio; its
+        length is still ``ceil(samples // 160 / 2)``.
 
         Returns:
             :class:`EncoderOutput` with ``features`` ``[B, T, d_model]`` (zeros on padded frames).
         """
+        return encode_in_chunks(self._encode_window, audio, audio_lengths, self.max_samples)
+
+    def _encode_window(self, audio: torch.Tensor, audio_lengths: torch.Tensor) -> EncoderOutput:
+        """:meth:`forward` for clips of at most :attr:`max_samples`."""
         audio_lengths = audio_lengths.to(torch.long)
-        if int(audio_lengths.max()) > self.max_samples:
-            raise ValueError(
-                f"whisper: clip of {int(audio_lengths.max())} samples exceeds {self.max_samples} (30 s)"
-            )
         enc = self.encoder
         dtype = enc.conv1.weight.dtype
         mel, mel_lengths = self.features(audio, audio_lengths)

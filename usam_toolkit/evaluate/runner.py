@@ -1,5 +1,9 @@
 """The one evaluation loop: decode full-length audio in batches, score per task, write the results.
 
+Clips of any length are decoded whole: encoders with a maximum input (Whisper's 30 s) read longer clips
+in windows and join the frames (``usam_plugins.encoders.common.encode_in_chunks``), so every clip gets
+one hypothesis from all of its audio.
+
 Outputs in ``out_dir``: ``predictions.jsonl`` (id, task, hypothesis, references, seconds),
 ``metrics.json`` (task -> metric -> values) and ``summary.md`` (a table).
 """
