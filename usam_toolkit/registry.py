@@ -94,6 +94,8 @@ class Entry:
         except OmegaConfBaseException as exc:
             msg = str(exc).splitlines()[0]
             raise ConfigError(f"{where} ({self.kind[:-1]} '{self.name}'): {msg}") from None
+        except ConfigError as exc:  # a config's __post_init__ names the field but cannot know the slot
+            raise ConfigError(f"{where} ({self.kind[:-1]} '{self.name}'): {exc}") from None
 
 
 @dataclass

@@ -24,6 +24,9 @@ class AsrConfig(PromptTaskConfig):
 class AsrTask(PromptTask):
     name = "asr"
     timestamps = True
+    # The target is every word of the clip: a crop would train on words it no longer contains.
+    default_length_policy = "skip"
+    safe_length_policies = ("skip",)
     metrics: tuple[str, ...] = ("wer",)
     DEFAULT_PROMPTS = ASR_PROMPTS
 

@@ -13,10 +13,14 @@ example's own free-form ``prompt`` field when it has one. Examples may be
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
+
+from usam_toolkit.errors import ConfigError
 
 AUDIO_OPEN = "<Audio>"
 AUDIO_CLOSE = "</Audio>"
+# Mirrors usam_toolkit.data.dataset.LENGTH_POLICIES; repeated so that validating a recipe imports no data code.
+LENGTH_POLICIES = ("crop", "skip", "split")
 
 
 def field_of(example: Any, key: str, default: Any = None) -> Any:
@@ -34,11 +38,22 @@ class PromptTaskConfig:
         prompts: paraphrases of the instruction; empty = the task's built-in list.
         audio_open: text before the audio tokens.
         audio_close: text right after the audio tokens (the instruction follows after a space).
+        length_policy: what training does with this task's clips longer than ``data.max_seconds``
+            (crop | skip | split); None = ``data.length_policy`` when the recipe sets one, else the
+            task's own safe default (``default_length_policy``).
     """
 
     prompts: tuple[str, ...] = ()
     audio_open: str = AUDIO_OPEN
     audio_close: str = AUDIO_CLOSE
+    length_policy: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if self.length_policy is not None and self.length_policy not in LENGTH_POLICIES:
+            raise ConfigError(
+                f"length_policy: '{self.length_policy}' is not valid "
+                f"(valid: {', '.join(LENGTH_POLICIES)}, or leave it unset for the task's default)"
+            )
 
 
 class PromptTask:
@@ -49,6 +64,13 @@ class PromptTask:
     DEFAULT_PROMPTS: tuple[str, ...] = ()
     #: Whether outputs of consecutive windows of one recording are time-aligned text (SRT makes sense).
     timestamps: bool = False
+    #: Training length policy when neither the task entry nor ``data.length_policy`` sets one. A task whose
+    #: target follows the audio word for word (ASR, translation) must not crop while keeping the whole
+    #: target, and cannot split without alignments; a clip-level caption survives either.
+    default_length_policy: str = "crop"
+    #: The policies that keep the target true to the audio that is read; another one is honoured with a
+    #: warning naming the task.
+    safe_length_policies: tuple[str, ...] = LENGTH_POLICIES
 
     def __init__(self, cfg: PromptTaskConfig, metrics: Sequence[str] | None = None):
         self.cfg = cfg
@@ -59,6 +81,11 @@ class PromptTask:
     @property
     def num_prompt_variants(self) -> int:
         return len(self.prompts)
+
+    @property
+    def length_policy(self) -> str | None:
+        """The policy the task entry of the recipe sets, or None to defer (see :class:`PromptTaskConfig`)."""
+        return getattr(self.cfg, "length_policy", None)
 
     def instruction(self, example: Any, variant: int = 0) -> str:
         """The instruction text for ``example`` (its own ``prompt`` field wins)."""

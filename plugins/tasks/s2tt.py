@@ -63,6 +63,9 @@ class S2ttConfig(PromptTaskConfig):
 class S2ttTask(PromptTask):
     name = "s2tt"
     timestamps = True
+    # The target is every word of the clip: a crop would train on words it no longer contains.
+    default_length_policy = "skip"
+    safe_length_policies = ("skip",)
     metrics: tuple[str, ...] = ("bleu", "chrf")
     DEFAULT_PROMPTS = S2TT_PROMPTS
 

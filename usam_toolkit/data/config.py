@@ -22,9 +22,11 @@ class DataConfig:
     max_batch_size: int = 64
     # Examples are grouped by length into buckets of this many batches before shuffling.
     bucket_size: int = 100
-    # Training length policy; evaluation never crops.
+    # Training length policy for clips longer than max_seconds (evaluation never crops): crop | skip |
+    # split for every task, or None for each task's own: a task entry's length_policy, else the task's safe
+    # default (asr, s2tt: skip; aac, mc: crop). A task entry's length_policy wins over this one.
     max_seconds: float = 30.0
-    length_policy: str = "crop"  # crop | skip | split
+    length_policy: Optional[str] = None
     on_bad_sample: str = "error"  # error | skip (skips are counted and written to a report)
     # JSONL file listing every skipped id and reason (lenient mode); None = "<output_dir>/bad_samples.jsonl"
     # chosen by the trainer, or no file when nobody gives one.

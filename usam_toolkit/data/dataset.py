@@ -3,7 +3,9 @@
 One decode per sample feeds every encoder: the span is read once at its native rate, downmixed, and
 resampled to each rate in ``sample_rates`` (16 kHz Whisper/CED, 24 kHz MERT, ...).
 
-Length policy (training only; evaluation never crops, skips or splits):
+Length policy (training only; evaluation never crops, skips or splits), chosen per task
+(:func:`length_policies`: the task entry's ``length_policy``, else ``data.length_policy``, else the
+task's ``default_length_policy``: ``skip`` for asr and s2tt, ``crop`` for aac and mc):
 
 - ``crop``: examples longer than ``max_seconds`` are cut to a ``max_seconds`` window whose start is
   random but reproducible from (seed, epoch, id); the target is kept whole.
@@ -11,8 +13,13 @@ Length policy (training only; evaluation never crops, skips or splits):
 - ``split``: such examples become ``ceil(d / max_seconds)`` consecutive segments (ids ``<id>@<k>``),
   each with the whole target; only sensible for clip-level captions (aac, mc).
 
-What the policy did is logged once per dataset (logger ``usam_toolkit.data``) and kept in
-:attr:`AudioDataset.length_stats`.
+What each policy did (per task: kept, cropped, skipped, split) is logged once per dataset (logger
+``usam_toolkit.data``) and kept in :attr:`AudioDataset.length_report`; the trainer writes it once per run
+into ``train_log.jsonl``.
+
+Training targets: an example with several references (Clotho's five captions) trains on one per epoch,
+rotating through them from a start drawn from (seed, id): every caption once in every ``n`` epochs, the
+same one after a resume (:meth:`AudioDataset.training_target`).
 
 Bad samples found while decoding (in ``__getitem__``, i.e. inside a worker): strict mode raises
 :class:`~usam_toolkit.errors.DataError` naming ``manifest:line (id, audio)``; lenient mode appends the
@@ -80,6 +87,34 @@ def _check_choice(value: str, valid: Sequence[str], key: str) -> None:
         raise ConfigError(f"data.{key}: '{value}' is not valid (valid: {', '.join(valid)})")
 
 
+def length_policies(tasks: Mapping[str, Any], config: DataConfig, *, warn: bool = True) -> dict[str, str]:
+    """The training length policy of each task: its entry's ``length_policy`` > ``data.length_policy`` >
+    its ``default_length_policy`` (``skip`` for a task that declares none: it never trains on a target
+    its audio lacks).
+
+    Raises:
+        ConfigError: a policy outside :data:`LENGTH_POLICIES`, naming the recipe key that set it.
+    """
+    if config.length_policy is not None:
+        _check_choice(config.length_policy, LENGTH_POLICIES, "length_policy")
+    out = {}
+    for name, task in tasks.items():
+        own = getattr(task, "length_policy", None)
+        policy = own or config.length_policy or getattr(task, "default_length_policy", "skip")
+        if policy not in LENGTH_POLICIES:
+            key = f"tasks.{name}.length_policy" if own else f"task '{name}' default_length_policy"
+            raise ConfigError(f"{key}: '{policy}' is not valid (valid: {', '.join(LENGTH_POLICIES)})")
+        safe = tuple(getattr(task, "safe_length_policies", LENGTH_POLICIES))
+        if warn and policy not in safe:
+            log.warning(
+                "length policy '%s' for task '%s' keeps the whole target of a clip it shortens: the model "
+                "trains on text its audio does not hold (safe for this task: %s)",
+                policy, name, ", ".join(safe),
+            )
+        out[name] = policy
+    return out
+
+
 class AudioDataset:
     """Examples to decoded, resampled samples.
 
@@ -111,8 +146,8 @@ class AudioDataset:
         report: BadSampleReport | None = None,
         seed: int = 0,
     ):
-        _check_choice(config.length_policy, LENGTH_POLICIES, "length_policy")
         _check_choice(config.on_bad_sample, BAD_SAMPLE_MODES, "on_bad_sample")
+        self.policies = length_policies(tasks, config, warn=train)
         if not sample_rates:
             raise ConfigError("AudioDataset needs at least one sample rate (one per encoder)")
         self.sample_rates = [int(r) for r in dict.fromkeys(sample_rates)]
@@ -129,6 +164,7 @@ class AudioDataset:
         self.examples, self.durations = self._probe(list(examples))
         self.full_durations = list(self.durations)
         self.length_stats: Counter[str] = Counter()
+        self.length_report: dict[str, dict[str, Any]] = {}
         if train:
             self._apply_length_policy()
 
@@ -180,40 +216,45 @@ class AudioDataset:
 
     def _apply_length_policy(self) -> None:
         limit = self.config.max_seconds
-        policy = self.config.length_policy
-        n_before = len(self.examples)
+        done = {"crop": "cropped", "skip": "skipped", "split": "split"}
+        report = {
+            t: {"policy": self.policies[t], "kept": 0, "cropped": 0, "skipped": 0, "split": 0}
+            for t in sorted({ex.task for ex in self.examples})
+        }
+        examples, durations, full = [], [], []
         for ex, d in zip(self.examples, self.durations):
-            if d > limit:
-                self.length_stats[ex.task] += 1
-        if policy == "crop":
-            self.durations = [min(d, limit) for d in self.durations]
-        elif policy == "skip":
-            keep = [i for i in range(n_before) if self.durations[i] <= limit]
-            self.examples = [self.examples[i] for i in keep]
-            self.full_durations = [self.full_durations[i] for i in keep]
-            self.durations = [self.durations[i] for i in keep]
-        else:  # split
-            examples, durations = [], []
-            for ex, d in zip(self.examples, self.durations):
-                if d <= limit:
-                    examples.append(ex)
-                    durations.append(d)
-                    continue
+            policy = self.policies[ex.task]
+            if d <= limit:
+                report[ex.task]["kept"] += 1
+                examples.append(ex)
+                durations.append(d)
+                full.append(d)
+                continue
+            self.length_stats[ex.task] += 1
+            report[ex.task][done[policy]] += 1
+            if policy == "crop":
+                examples.append(ex)
+                durations.append(limit)
+                full.append(d)
+            elif policy == "split":
                 for k in range(math.ceil(d / limit)):
                     seg = min(limit, d - k * limit)
                     examples.append(
                         replace(ex, id=f"{ex.id}@{k}", offset=(ex.offset or 0.0) + k * limit, duration=seg)
                     )
                     durations.append(seg)
-            self.examples, self.durations, self.full_durations = examples, durations, list(durations)
-        affected = sum(self.length_stats.values())
+                    full.append(seg)
+        self.examples, self.durations, self.full_durations = examples, durations, full
+        self.length_report = report
         log.info(
-            "length policy '%s' (data.max_seconds=%g): %d of %d training examples were longer%s",
-            policy,
+            "length policy (data.max_seconds=%g) over %d training examples: %s",
             limit,
-            affected,
-            n_before,
-            f", by task: {dict(self.length_stats)}" if affected else "",
+            sum(sum(v for k, v in r.items() if k != "policy") for r in report.values()),
+            "; ".join(
+                f"{t} ({r['policy']}): {r['kept']} kept, {r['cropped']} cropped, {r['skipped']} skipped, "
+                f"{r['split']} split"
+                for t, r in report.items()
+            ),
         )
 
     # ------------------------------------------------------------------ access
@@ -229,10 +270,22 @@ class AudioDataset:
         ex = self.examples[index]
         limit = self.config.max_seconds
         full = self.full_durations[index]
-        if not self.train or self.config.length_policy != "crop" or full <= limit:
+        if not self.train or self.policies[ex.task] != "crop" or full <= limit:
             return ex.offset, ex.duration
         rng = random.Random(_stable_seed(self.seed, self.epoch, ex.id, "crop"))
         return (ex.offset or 0.0) + rng.uniform(0.0, full - limit), limit
+
+    def training_target(self, index: int, references: Sequence[str]) -> str:
+        """The reference example ``index`` trains on in this epoch.
+
+        One per epoch, not one example per reference: five copies of each Clotho clip would give Clotho five
+        times its share of the task mixture and put the same audio five times into an epoch. The rotation
+        starts at a caption drawn from (seed, id), so every caption comes once in every ``n`` epochs and a
+        resumed run picks what the uninterrupted one would have.
+        """
+        n = len(references)
+        start = random.Random(_stable_seed(self.seed, self.examples[index].id, "caption")).randrange(n)
+        return references[(start + self.epoch) % n]
 
     def _variant(self, index: int) -> int:
         if self.prompt_variant != "random":
@@ -262,8 +315,11 @@ class AudioDataset:
         audio = resample_many(wave, decoded.sample_rate, self.sample_rates)
         task = self.tasks[ex.task]
         left, right = task.prompt(ex, self._variant(index))
-        target = task.target(ex) if hasattr(task, "target") else ex.first_target
         refs = task.references(ex) if hasattr(task, "references") else ex.references
+        if self.train and len(refs) > 1:
+            target = self.training_target(index, refs)
+        else:
+            target = task.target(ex) if hasattr(task, "target") else ex.first_target
         return {
             "example": ex,
             "audio": audio,

@@ -522,9 +522,21 @@ class Trainer:
         self.log = RunLog(self.out_dir, self.env.is_main, self.cfg.tensorboard,
                           resume_step=self.step if resume_from is not None else None)
         self.bar = make_progress(self.cfg.max_steps, self.step, self.env.is_main and self.cfg.progress)
+        if resume_from is None:
+            self._log_length_policy()
         if state is not None:
             self._restore_rng(state)
         return resume_from
+
+    def _log_length_policy(self) -> None:
+        """What the dataset's length policy did, per task, once per run (a resume keeps the first record)."""
+        report = getattr(self.dataset, "length_report", None)
+        if not report or not self.env.is_main:
+            return
+        self.log.write({"type": "data", "step": self.step, "length_policy": report, "time": time.time()})
+        for task, r in report.items():
+            print(f"[train] length policy {task}: {r['policy']} ({r['kept']} kept, {r['cropped']} cropped, "
+                  f"{r['skipped']} skipped, {r['split']} split)", file=sys.stderr)
 
     def fit(self) -> TrainResult:
         """Train until ``max_steps`` optimizer steps (or a stop); returns how the run ended.
