@@ -9,8 +9,12 @@ Layout (the Zenodo archives of Clotho v2.1 extract to)::
     <root>/validation/<file_name>.wav
     <root>/evaluation/<file_name>.wav
 
+    <root>/clotho_metadata_<split>.csv        file_name,keywords,sound_id,... (optional)
+
 Audio folders named ``clotho_audio_<split>`` are accepted too. One manifest per split:
-``clotho_<split>.jsonl`` with the five captions as ``target``.
+``clotho_<split>.jsonl`` with the five captions as ``target`` and, where the metadata CSV is present, the
+clip's Freesound id as ``freesound_id`` (``usam prepare wavcaps`` matches it to leave Clotho's test clips
+out of WavCaps' FreeSound part).
 """
 
 from __future__ import annotations
@@ -54,6 +58,12 @@ class ClothoPreparer:
                 for d in (csv_path.parent / name, root / name)
                 if d.is_dir()
             ]
+            sound_ids = {
+                row["file_name"]: row["sound_id"].strip()
+                for meta in sorted(root.rglob(f"clotho_metadata_{split}.csv"))[:1]
+                for row in read_csv(meta)
+                if (row.get("sound_id") or "").strip()
+            }
             writer = ManifestWriter(out / f"clotho_{split}.jsonl", report, probe=self.cfg.probe)
             for lineno, row in enumerate(read_csv(csv_path), start=2):
                 name = row["file_name"]
@@ -64,6 +74,8 @@ class ClothoPreparer:
                 ]
                 audio = next((d / name for d in folders if (d / name).is_file()), None)
                 rec = {"id": Path(name).stem, "task": "aac", "target": caps if len(caps) > 1 else caps[0]}
+                if name in sound_ids:
+                    rec["freesound_id"] = sound_ids[name]
                 writer.add(rec, audio, source=str(csv_path), line=lineno, expected=f"{split}/{name}")
             path = writer.close()
             if path:

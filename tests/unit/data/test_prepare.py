@@ -188,6 +188,64 @@ def test_wavcaps(tmp_path, write_audio):
     assert [b.id for b in skipped(out, "wavcaps")] == ["9999"]
 
 
+def test_clotho_records_the_freesound_id(tmp_path, write_audio):
+    root, out = tmp_path / "clotho", tmp_path / "out"
+    root.mkdir()
+    (root / "clotho_captions_evaluation.csv").write_text("file_name,caption_1,caption_2\nbell.wav,A bell.,Bells.\n")
+    (root / "clotho_metadata_evaluation.csv").write_text(
+        "file_name,keywords,sound_id,sound_link\nbell.wav,bell,2071,https://freesound.org/s/2071\n"
+    )
+    write_audio(root / "evaluation" / "bell.wav", 0.2)
+    written = preparer("clotho").prepare(root, out)
+    assert load(written[0])["bell"].get("freesound_id") == "2071"
+
+
+def _wavcaps_source(root, source, items):
+    folder = root / "json_files" / source
+    folder.mkdir(parents=True, exist_ok=True)
+    data = [{"id": i, "caption": f"caption of {i}", "audio": "wav_path", "duration": 0.2} for i in items]
+    (folder / f"{source.lower()}_final.json").write_text(json.dumps({"num_captions_per_audio": 1, "data": data}))
+
+
+def test_wavcaps_leaves_out_the_test_clips_it_is_given(tmp_path, write_audio, write_jsonl):
+    root, out = tmp_path / "wavcaps", tmp_path / "out"
+    _wavcaps_source(root, "AudioSet_SL", ["Yb0RFKhbpFJA.wav", "Yq1w2e3r4t5y.wav"])
+    _wavcaps_source(root, "FreeSound", ["2071", "555"])
+    _wavcaps_source(root, "SoundBible", ["2071"])  # another source's id space: kept
+    for stem, src in (("Yq1w2e3r4t5y", "AudioSet_SL"), ("555", "FreeSound"), ("2071", "SoundBible")):
+        write_audio(root / "audio" / f"{src}_flac" / f"{stem}.flac", 0.2)
+    tests = tmp_path / "tests"
+    ac = write_jsonl(tests / "audiocaps_test.jsonl", [
+        {"id": "b0RFKhbpFJA_30", "audio": "x.wav", "task": "aac", "target": ["rain"], "group": "b0RFKhbpFJA"},
+        {"id": "zzzzzzzzzzz_0", "audio": "y.wav", "task": "aac", "target": ["wind"], "group": "zzzzzzzzzzz"},
+    ])
+    clotho = write_jsonl(tests / "clotho_evaluation.jsonl", [
+        {"id": "bell", "audio": "bell.wav", "task": "aac", "target": ["a bell"], "freesound_id": "2071"},
+    ])
+    prep = preparer("wavcaps", exclude_audiocaps=[str(ac)], exclude_clotho=[str(clotho)])
+    prep.prepare(root, out)
+    assert set(load(out / "wavcaps_audioset_sl.jsonl")) == {"Yq1w2e3r4t5y"}
+    assert set(load(out / "wavcaps_freesound.jsonl")) == {"555"}
+    assert set(load(out / "wavcaps_soundbible.jsonl")) == {"2071"}
+    assert prep.leaked == {"AudioSet_SL": 1, "FreeSound": 1}
+    listed = [json.loads(line) for line in (out / "wavcaps_excluded.jsonl").read_text().splitlines()]
+    assert [(x["source"], x["id"], x["matched"]) for x in listed] == [
+        ("AudioSet_SL", "Yb0RFKhbpFJA", "b0RFKhbpFJA"), ("FreeSound", "2071", "2071")]
+    assert skipped(out, "wavcaps") == []  # a clip left out for leakage is not looked for
+
+
+def test_wavcaps_clotho_manifest_without_freesound_ids_is_an_error(tmp_path, write_jsonl):
+    from usam_toolkit.errors import DataError
+
+    root = tmp_path / "wavcaps"
+    _wavcaps_source(root, "FreeSound", ["2071"])
+    clotho = write_jsonl(tmp_path / "clotho_evaluation.jsonl", [
+        {"id": "bell", "audio": "bell.wav", "task": "aac", "target": ["a bell"]},
+    ])
+    with pytest.raises(DataError, match=r"clotho_evaluation.jsonl:1.*no 'freesound_id'.*clotho_metadata_<split>.csv"):
+        preparer("wavcaps", exclude_clotho=[str(clotho)]).prepare(root, tmp_path / "out")
+
+
 def test_musiccaps(tmp_path, write_audio):
     root, out = tmp_path / "mc", tmp_path / "out"
     root.mkdir()
