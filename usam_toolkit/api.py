@@ -23,7 +23,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .infer.audio_input import InputProblem, is_single, to_inputs
-from .infer.engine import Engine, Request, Result
+from .infer.engine import Engine, Request, Result, drop_feature_cache
 
 #: ``caption(kind=...)`` -> task name.
 CAPTION_TASKS = {"audio": "aac", "music": "mc"}
@@ -111,7 +111,7 @@ class UsamInference:
 
 def load(checkpoint: str | Path, device: str | None = None, overrides: Sequence[str] = (),
          window_seconds: float | None = 30.0, overlap_seconds: float = 0.0,
-         batch_size: int | None = None) -> UsamInference:
+         batch_size: int | None = None, feature_cache: bool = False) -> UsamInference:
     """Load a checkpoint folder (or a run folder: its latest checkpoint) with its own recorded recipe.
 
     Args:
@@ -121,6 +121,8 @@ def load(checkpoint: str | Path, device: str | None = None, overrides: Sequence[
         window_seconds: long audio is decoded in windows of this length (None: whole clips).
         overlap_seconds: overlap between windows (stitching drops words repeated at junctions).
         batch_size: windows per forward pass (default: the recipe's ``evaluate.batch_size``).
+        feature_cache: keep the recipe's on-disk encoder cache (``data.feature_cache``). Off by
+            default: that cache is the training corpus's, and inference would add a file per new clip.
     """
     import os
 
@@ -131,4 +133,6 @@ def load(checkpoint: str | Path, device: str | None = None, overrides: Sequence[
     ckpt = resolve_checkpoint(checkpoint)
     dev = pick_device(device)
     cfg, model = load_for_evaluation(ckpt, overrides, device=dev)
+    if not feature_cache:
+        drop_feature_cache(model)
     return UsamInference(model, cfg, dev, ckpt, window_seconds, overlap_seconds, batch_size)

@@ -82,35 +82,131 @@ def load_path(path: str | Path, limits: AudioLimits | None = None) -> AudioInput
     return AudioInput(str(path), decoded.samples, decoded.sample_rate)
 
 
-def load_bytes(data: bytes, name: str, limits: AudioLimits | None = None) -> AudioInput:
-    """Decode audio held in memory (an upload); soundfile sniffs the format from the content.
+#: Bytes of float32 samples in one block of the streaming decode of an upload: a block holds
+#: ``block_frames x channels`` values, so an 8-channel 192 kHz upload never lives in memory whole.
+DECODE_BLOCK_BYTES = 4 * 1024 * 1024
 
-    The header is read first, so a small compressed upload that claims hours of audio is refused
-    before anything is decoded.
+
+class _Upload(io.BytesIO):
+    """Audio bytes held in memory, whose ``repr`` is their label: libsndfile's messages quote the
+    file object's repr, which would otherwise read ``<_io.BytesIO object at 0x...>``."""
+
+    def __init__(self, data: bytes, label: str) -> None:
+        super().__init__(data)
+        self.label = label
+
+    def __repr__(self) -> str:
+        return repr(self.label)
+
+
+@dataclass(frozen=True)
+class BytesInfo:
+    """What the header of in-memory audio says, and what decoding it will hold in memory.
+
+    Attributes:
+        frames: frames the header declares.
+        channels: channels per frame.
+        sample_rate: Hz.
+    """
+
+    frames: int
+    channels: int
+    sample_rate: int
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / float(self.sample_rate)
+
+    @property
+    def block_frames(self) -> int:
+        """Frames per decoded block (at least 1024, at most :data:`DECODE_BLOCK_BYTES` of samples)."""
+        return max(1024, DECODE_BLOCK_BYTES // (4 * self.channels))
+
+    @property
+    def capacity(self) -> int:
+        """Mono frames :func:`load_bytes` makes room for: the header's count plus 1/8 (at least one
+        second), since compressed formats (mp3 above all) may only estimate it."""
+        return self.frames + max(self.frames // 8, self.sample_rate)
+
+    @property
+    def decoded_bytes(self) -> int:
+        """The most :func:`load_bytes` holds while decoding: the mono float32 clip, the one byte per
+        sample of its finite-value check, and one interleaved block of every channel."""
+        return 5 * self.capacity + 4 * self.channels * min(self.capacity, self.block_frames)
+
+
+def probe_bytes(data: bytes, name: str, limits: AudioLimits | None = None) -> BytesInfo:
+    """Read the header of in-memory audio and check its rate and length; nothing is decoded.
 
     Raises:
-        InputProblem: ``unsupported_type`` when libsndfile does not recognise the content, ``too_long``
-            past ``limits.max_seconds``, or any reason of :func:`from_array`.
+        InputProblem: ``unsupported_type`` when libsndfile does not recognise the content,
+            ``odd_sample_rate``, or ``too_long`` past ``limits.max_seconds``.
     """
     import soundfile as sf
 
     limits = limits or AudioLimits()
     try:
-        info = sf.info(io.BytesIO(data))
-        if info.frames > 0 and info.samplerate > 0 and info.frames / info.samplerate > limits.max_seconds:
-            raise InputProblem(
-                name, "too_long",
-                f"{info.frames / info.samplerate:.0f} s of audio; at most {limits.max_seconds:.0f} s are accepted",
-            )
-        data2d, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    except InputProblem:
-        raise
+        info = sf.info(_Upload(data, name))
     except Exception as exc:  # noqa: BLE001 - libsndfile raises several types for content it does not know
         raise InputProblem(
-            name, "unsupported_type",
-            f"not audio libsndfile can decode ({exc}); valid: wav, flac, ogg, mp3 ...",
+            name, "unsupported_type", f"not audio libsndfile can decode ({exc}); valid: wav, flac, ogg, mp3 ..."
         ) from None
-    return from_array(data2d.T, int(sr), name, limits=limits)
+    if info.channels < 1:
+        raise InputProblem(name, "unsupported_type", f"the header declares {info.channels} channels")
+    try:
+        check_sample_rate(int(info.samplerate), name, limits)
+    except AudioProblem as p:
+        raise InputProblem(name, p.reason, p.detail) from None
+    out = BytesInfo(max(0, int(info.frames)), int(info.channels), int(info.samplerate))
+    if out.seconds > limits.max_seconds:
+        raise InputProblem(
+            name, "too_long", f"{out.seconds:.0f} s of audio; at most {limits.max_seconds:.0f} s are accepted"
+        )
+    return out
+
+
+def load_bytes(data: bytes, name: str, limits: AudioLimits | None = None, info: BytesInfo | None = None) -> AudioInput:
+    """Decode audio held in memory (an upload) to mono; soundfile sniffs the format from the content.
+
+    The header is read first (:func:`probe_bytes`, or ``info`` when the caller already did), so a small
+    compressed upload that claims hours of audio is refused before anything is decoded. Decoding then
+    runs block by block, each block averaged into a mono buffer sized from the header, so memory stays
+    within ``info.decoded_bytes`` whatever the channel count.
+
+    Raises:
+        InputProblem: ``unsupported_type`` when libsndfile does not recognise the content, ``too_long``
+            past ``limits.max_seconds``, ``unreadable`` when decoding fails part way, ``header_mismatch``
+            when the content holds more frames than its header said, or any reason of :func:`from_array`.
+    """
+    import soundfile as sf
+
+    limits = limits or AudioLimits()
+    info = info or probe_bytes(data, name, limits)
+    mono = np.empty(info.capacity, dtype=np.float32)
+    got = 0
+    try:
+        with sf.SoundFile(_Upload(data, name)) as f:
+            block = np.empty((min(info.capacity, info.block_frames), info.channels), dtype=np.float32)
+            while True:
+                part = f.read(out=block)
+                n = len(part)
+                if n == 0:
+                    break
+                if got + n > info.capacity:
+                    raise InputProblem(
+                        name, "header_mismatch",
+                        f"decodes to more than the {info.frames} frames its header declares; valid: a complete, "
+                        "consistent file",
+                    )
+                np.mean(part, axis=1, out=mono[got:got + n])
+                got += n
+    except InputProblem:
+        raise
+    except Exception as exc:  # noqa: BLE001 - libsndfile raises several types for content it cannot decode
+        raise InputProblem(
+            name, "unreadable", f"decoding failed after {got / info.sample_rate:.2f} s ({exc}); valid: a complete file"
+        ) from None
+    return from_array(mono[:got], info.sample_rate, name, limits=limits)
 
 
 def _to_numpy(audio: Any) -> np.ndarray:

@@ -86,6 +86,26 @@ class Result:
         }
 
 
+def drop_feature_cache(model: Any) -> int:
+    """Unwrap every :class:`~usam_toolkit.data.cache.CachedEncoder` of ``model``; returns how many.
+
+    The recipe's feature cache lives in the training corpus's folder and writes a file per new
+    clip: at inference time that would store every user's audio (and let anyone who can reach a
+    server fill its disk), so inference encodes afresh instead.
+    """
+    from ..data.cache import CachedEncoder
+
+    encoders = getattr(model, "encoders", None)
+    if encoders is None:
+        return 0
+    dropped = 0
+    for i, enc in enumerate(encoders):
+        if isinstance(enc, CachedEncoder):
+            encoders[i] = enc.encoder
+            dropped += 1
+    return dropped
+
+
 def clock(seconds: float) -> str:
     """``m:ss`` (or ``h:mm:ss``) for caption time ranges."""
     s = round(seconds)
