@@ -15,6 +15,17 @@ def add_parser(sub: Any) -> None:
                    help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 exposes it to the network)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 = any free port)")
     p.add_argument("--max-upload-mb", type=float, default=20.0, help="largest accepted upload (default 20 MB)")
+    p.add_argument("--max-decoded-mb", type=float, default=256.0,
+                   help="largest decoded size of one upload, computed from its header before decoding "
+                        "(5 bytes per frame plus a 4 MB block; default 256 MB: about 48 min at 16 kHz, 16 min at 48 kHz)")
+    p.add_argument("--max-total-decoded-mb", type=float, default=512.0,
+                   help="decoded audio of all requests in flight together; beyond it requests wait up to "
+                        "--read-timeout, then get a 503 (default 512 MB)")
+    p.add_argument("--read-timeout", type=float, default=30.0,
+                   help="seconds a connection may stay silent (request line, headers, body) before it is "
+                        "closed; a body must also arrive within this plus 1 s per 64 KB (default 30)")
+    p.add_argument("--max-connections", type=int, default=16,
+                   help="connections served at once; more are answered 503 (default 16)")
     p.add_argument("--window-seconds", type=float, default=30.0, help="window length for long clips (default 30)")
     p.add_argument("--device", help="cpu, cuda ... (default: cuda when available)")
     p.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="recipe overrides")
@@ -30,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     m = load(args.checkpoint, device=args.device, overrides=args.overrides,
              window_seconds=args.window_seconds or None)
-    server = make_server(m, args.host, args.port, args.max_upload_mb)
+    server = make_server(m, args.host, args.port, args.max_upload_mb, max_decoded_mb=args.max_decoded_mb,
+                         max_total_decoded_mb=args.max_total_decoded_mb, read_timeout=args.read_timeout,
+                         max_connections=args.max_connections)
     # One parseable line: tests and scripts wait for it to know the port.
     print(f"serving {m.checkpoint} at {server.url}", flush=True)
     try:

@@ -1,0 +1,226 @@
+"""``usam serve``'s guards, against a stand-in model (no weights, no training): exact bodies, read
+timeouts, clients that leave while queued, admission by decoded size, the memory and connection caps."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from usam_toolkit.infer.engine import Result, WindowResult
+from usam_toolkit.serve.server import make_server
+
+
+class _CountingEngine:
+    """Answers every clip with its length; counts the clips it ran."""
+
+    has_routing = False
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def run(self, clips: Any, request: Any, generation: Any = None) -> list[Result]:
+        self.calls += 1
+        c = clips[0]
+        return [Result(c.name, request.task, f"{c.seconds:.2f} s", [WindowResult(0.0, c.seconds, "x")], c.seconds)]
+
+
+class _Stand_in:
+    tasks = ("aac",)
+    checkpoint = None
+
+    def __init__(self) -> None:
+        self.engine = _CountingEngine()
+
+
+@pytest.fixture
+def serve():
+    servers = []
+
+    def start(**limits: Any):
+        srv = make_server(_Stand_in(), "127.0.0.1", 0, **limits)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        servers.append(srv)
+        return srv
+
+    yield start
+    for srv in servers:
+        srv.shutdown()
+        srv.server_close()
+
+
+def _wav(seconds: float = 0.5, sr: int = 16000) -> bytes:
+    buf = io.BytesIO()
+    t = np.arange(int(seconds * sr)) / sr
+    sf.write(buf, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), sr, format="WAV")
+    return buf.getvalue()
+
+
+def _post(srv, body: bytes) -> tuple[int, dict, Any]:
+    req = urllib.request.Request(srv.url + "api/run?task=aac", data=body, method="POST",
+                                 headers={"Content-Type": "application/octet-stream"})
+    try:
+        with urllib.request.urlopen(req, timeout=20) as r:
+            return r.status, json.loads(r.read()), r.headers
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read()), e.headers
+
+
+def _head(srv, body: bytes, length: int) -> bytes:
+    return (f"POST /api/run?task=aac HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+            f"Content-Length: {length}\r\n\r\n").encode() + body
+
+
+def _read_all(s: socket.socket) -> bytes:
+    out = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return out
+        out += chunk
+
+
+def _wait_until(cond, seconds: float = 5.0) -> bool:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return cond()
+
+
+def test_a_body_shorter_than_its_content_length_is_a_400(serve) -> None:
+    srv = serve()
+    wav = _wav()
+    with socket.create_connection(srv.server_address[:2], timeout=10) as s:
+        s.sendall(_head(srv, wav[:1000], len(wav)))
+        s.shutdown(socket.SHUT_WR)  # the client has nothing more to send, and waits for the answer
+        answer = _read_all(s).decode("latin-1")
+    assert answer.startswith("HTTP/1.1 400")
+    assert f"the body ended after 1000 of the {len(wav)} bytes its Content-Length announced" in answer
+    assert srv.inference.engine.calls == 0
+    assert _post(srv, wav)[0] == 200 and srv.inference.engine.calls == 1
+
+
+def test_a_stalled_body_gets_a_408_and_its_thread_is_freed(serve) -> None:
+    srv = serve(read_timeout=0.5)
+    threads_before = threading.active_count()
+    with socket.create_connection(srv.server_address[:2], timeout=10) as s:
+        s.sendall(_head(srv, b"RIFF", 1000))
+        start = time.monotonic()
+        answer = _read_all(s).decode("latin-1")  # returns once the server closes the connection
+        waited = time.monotonic() - start
+    assert answer.startswith("HTTP/1.1 408") and "request body stalled" in answer
+    assert 0.4 < waited < 3.0
+    assert _wait_until(lambda: threading.active_count() <= threads_before)
+
+
+def test_a_silent_connection_is_closed_after_the_read_timeout(serve) -> None:
+    srv = serve(read_timeout=0.5)
+    with socket.create_connection(srv.server_address[:2], timeout=10) as s:
+        start = time.monotonic()
+        assert _read_all(s) == b""
+        assert 0.4 < time.monotonic() - start < 3.0
+
+
+def test_a_client_gone_while_queued_is_dropped_unrun_with_one_log_line(serve, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="usam_toolkit.serve")
+    srv = serve()
+    wav = _wav()
+    srv.lock.acquire()  # the model is busy with someone else
+    try:
+        with socket.create_connection(srv.server_address[:2], timeout=10) as s:
+            s.sendall(_head(srv, wav, len(wav)))
+        assert _wait_until(lambda: "went away" in caplog.text)
+    finally:
+        srv.lock.release()
+    time.sleep(0.3)
+    assert srv.inference.engine.calls == 0
+    lines = [r for r in caplog.records if r.name == "usam_toolkit.serve"]
+    assert len(lines) == 1, caplog.text
+    assert "client went away while queued for the model; its request was dropped unrun" in lines[0].getMessage()
+    assert lines[0].exc_info is None and " 500 " not in caplog.text and "Traceback" not in caplog.text
+    assert srv.budget.used == 0  # its decoded audio was given back
+
+
+def test_decoded_size_is_refused_from_the_header_alone(serve, monkeypatch) -> None:
+    import usam_toolkit.infer.audio_input as ai
+
+    srv = serve(max_decoded_mb=16, max_total_decoded_mb=32)
+    buf = io.BytesIO()
+    with sf.SoundFile(buf, "w", samplerate=192_000, channels=8, format="FLAC", subtype="PCM_16") as f:
+        for _ in range(12):
+            f.write(np.zeros((192_000, 8), dtype=np.int16))
+    data = buf.getvalue()
+    assert len(data) < 100_000  # 12 s of 8-channel silence: small on disk, 73.7 MB as float32
+    monkeypatch.setattr(ai, "load_bytes", lambda *a, **k: pytest.fail("decoded before admission"))
+    status, answer, _ = _post(srv, data)
+    assert status == 413
+    # By hand: 2,304,000 frames; 5 bytes x 2,592,000 frames of room + a 4 MiB block = 16.36 MiB.
+    assert answer["error"] == (
+        "upload: decoded_too_large: 2304000 frames x 8 channels at 192000 Hz (12.0 s) would take 16.4 MB to "
+        "decode; this server accepts at most 16 MB per request (--max-decoded-mb)")
+    assert srv.inference.engine.calls == 0 and srv.budget.used == 0
+
+
+def test_a_full_decoded_budget_is_a_503_then_frees(serve) -> None:
+    srv = serve(max_decoded_mb=1, max_total_decoded_mb=1, read_timeout=0.5)
+    assert srv.budget.acquire(srv.budget.total, 0)  # audio of other requests fills the budget
+    status, answer, headers = _post(srv, _wav())
+    assert status == 503 and headers["Retry-After"] == "1"
+    assert answer["error"].startswith("server busy: 1.0 MB of decoded audio in flight")
+    srv.budget.release(srv.budget.total)
+    assert _post(srv, _wav())[0] == 200
+
+
+def test_connections_past_the_limit_are_refused_with_503(serve) -> None:
+    srv = serve(max_connections=2, read_timeout=5)
+    idle = [socket.create_connection(srv.server_address[:2], timeout=10) for _ in range(2)]
+    try:
+        time.sleep(0.2)
+        with socket.create_connection(srv.server_address[:2], timeout=10) as s:
+            answer = _read_all(s).decode("latin-1")
+        assert answer.startswith("HTTP/1.1 503") and "2 connections already open" in answer
+    finally:
+        for s in idle:
+            s.close()
+
+    def served() -> bool:
+        try:
+            return _post(srv, _wav())[0] == 200
+        except urllib.error.URLError:  # refused (and closed) before the body was sent: slots not yet free
+            return False
+
+    assert _wait_until(served)
+
+
+def test_a_total_budget_below_the_per_request_one_is_a_config_error() -> None:
+    from usam_toolkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="max_total_decoded_mb .8. must be at least max_decoded_mb .16."):
+        make_server(_Stand_in(), "127.0.0.1", 0, max_decoded_mb=16, max_total_decoded_mb=8)
+
+
+def test_serving_unwraps_the_feature_cache(tmp_path) -> None:
+    import torch
+
+    from usam_toolkit.data.cache import CachedEncoder, FeatureCache
+
+    plain = torch.nn.Linear(2, 2)
+    inference = _Stand_in()
+    inference.model = type("M", (), {"encoders": torch.nn.ModuleList([CachedEncoder(plain, FeatureCache(tmp_path)),
+                                                                      torch.nn.Linear(2, 2)])})()
+    srv = make_server(inference, "127.0.0.1", 0)
+    srv.server_close()
+    assert inference.model.encoders[0] is plain
+    assert not any(isinstance(e, CachedEncoder) for e in inference.model.encoders)
