@@ -40,6 +40,8 @@ class SACLMConfig:
     ``negatives``: "derangement" (a random other sample), "mean" or "hardest".
     ``seed``: None draws derangements from torch's global RNG (seeded from the recipe and saved in
     checkpoints, so resumes are exact); an int gives the loss its own generator.
+    ``global_negatives``: under DDP/FSDP training, negatives come from every rank's samples, so the loss
+    is that of one process holding the whole global batch; False: each rank's own samples only.
     """
 
     hidden_dim: int = 256
@@ -49,6 +51,7 @@ class SACLMConfig:
     text_alignment: str = "interpolate"
     negatives: str = "derangement"
     seed: Optional[int] = None
+    global_negatives: bool = True
 
 
 def build_saclm(cfg: SACLMConfig, ctx: BuildContext) -> Any:
@@ -67,6 +70,7 @@ def build_saclm(cfg: SACLMConfig, ctx: BuildContext) -> Any:
         text_alignment=cfg.text_alignment,
         negatives=cfg.negatives,
         seed=cfg.seed,
+        global_negatives=cfg.global_negatives,
     )
 
 

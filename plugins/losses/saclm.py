@@ -27,20 +27,41 @@ embeddings T ``[B, Tt, D]`` of each sample's target text:
 Samples whose audio or text is empty take no part. With fewer than two usable samples there is no
 negative: the loss is skipped (a warning once, ``logs["skipped"] = 1``) and a zero connected to the
 heads' parameters is returned.
+
+Under DDP or FSDP (training mode, a process group of several ranks, ``global_negatives`` on), the batch
+is the *global* one: every rank's φ', T and frame statistics are gathered into the order of the global
+batch the ranks were sharded from, the negatives and the batch-of-one rule are decided on it (a
+derangement is drawn on rank 0 and broadcast), and each rank returns its share so that the trainer's
+sample-weighted mean over ranks is the loss one process would compute on the whole global batch, with
+the same gradient: each rank back-propagates every triplet term through the tensors it owns (the other
+ranks' arrive as plain values), so no gradient crosses ranks. Evaluation (eval mode) keeps to each
+rank's own batch.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import torch
+import torch.distributed as dist
 from torch import nn
 from torch.nn import functional as F
 
 from usam_toolkit.errors import ConfigError
 from usam_toolkit.interfaces import LossInputs, LossOutput
+from usam_toolkit.train.distributed import gather_global_batch
 
 from ._common import connected_zero, masked_mean, valid_mask
+
+
+def _distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def _from_rank0(t: torch.Tensor) -> torch.Tensor:
+    dist.broadcast(t, src=0)
+    return t
 
 TEXT_ALIGNMENTS = ("interpolate", "pool")
 NEGATIVES = ("derangement", "mean", "hardest")
@@ -106,7 +127,8 @@ def random_derangement(n: int, generator: torch.Generator | None) -> torch.Tenso
 
 
 def negative_distances(
-    anchor: torch.Tensor, text: torch.Tensor, mode: str, generator: torch.Generator | None
+    anchor: torch.Tensor, text: torch.Tensor, mode: str, generator: torch.Generator | None,
+    agree: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``d(φ'_i, T⁻_i)`` for each sample, with negatives from other samples only.
 
@@ -115,6 +137,7 @@ def negative_distances(
         text: pooled texts ``[n, D]``.
         mode: "derangement", "mean" or "hardest".
         generator: CPU generator for "derangement" (None: torch's global RNG).
+        agree: maps the drawn derangement to the one every process uses (a broadcast from rank 0).
 
     Returns:
         ``[n]`` distances, and the negative index of each sample for "derangement" (else None).
@@ -122,6 +145,8 @@ def negative_distances(
     n = anchor.shape[0]
     if mode == "derangement":
         perm = random_derangement(n, generator).to(anchor.device)
+        if agree is not None:
+            perm = agree(perm)
         return cosine_distance(anchor, text[perm]), perm
     dist = cosine_distance(anchor[:, None, :], text[None, :, :])  # [n, n]
     others = ~torch.eye(n, dtype=torch.bool, device=anchor.device)
@@ -144,6 +169,8 @@ class SACLMLoss(nn.Module):
         seed: None (default) draws derangements from torch's global RNG, which the trainer seeds
             from the recipe and checkpoints, so a resumed run draws the same negatives; an int gives
             the loss a private generator (reproducible on its own, but not carried across a resume).
+        global_negatives: in training under a process group, draw negatives from (and decide the
+            batch-of-one rule on) the global batch; False keeps every rank to its own samples.
     """
 
     def __init__(
@@ -156,6 +183,7 @@ class SACLMLoss(nn.Module):
         text_alignment: str = "interpolate",
         negatives: str = "derangement",
         seed: int | None = None,
+        global_negatives: bool = True,
     ) -> None:
         super().__init__()
         if text_alignment not in TEXT_ALIGNMENTS:
@@ -173,6 +201,7 @@ class SACLMLoss(nn.Module):
         self.score_net = nn.Sequential(nn.Linear(2 * dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, 1))
         self.aggregator = nn.Sequential(nn.Linear(dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, dim))
         self.generator = None if seed is None else torch.Generator().manual_seed(int(seed))
+        self.global_negatives = bool(global_negatives)
         self._warned_skip = False
 
     def scores(self, audio: torch.Tensor, text_frames: torch.Tensor) -> torch.Tensor:
@@ -205,14 +234,13 @@ class SACLMLoss(nn.Module):
         return LossOutput(connected_zero(self, inputs.llm.audio_embeds), {"skipped": 1.0})
 
     def forward(self, inputs: LossInputs) -> LossOutput:
-        """``L_triplet + λ·mean|S|`` over the usable samples of the batch."""
+        """``L_triplet + λ·mean|S|`` over the usable samples of the batch: the global batch when training
+        under a process group (see the module docstring), so the loss does not depend on the split."""
         llm = inputs.llm
         a_len = llm.audio_lengths.to(llm.audio_embeds.device, torch.long)
         t_len = llm.text_lengths.to(llm.text_embeds.device, torch.long)
+        b, dim = a_len.shape[0], llm.audio_embeds.shape[-1]
         usable = (a_len > 0) & (t_len > 0)
-        n = int(usable.sum().item())
-        if n < 2:
-            return self._skip(inputs, n)
         audio, text = llm.audio_embeds[usable].float(), llm.text_embeds[usable].float()
         a_len, t_len = a_len[usable], t_len[usable]
         mask = valid_mask(a_len, audio.shape[1])
@@ -226,15 +254,44 @@ class SACLMLoss(nn.Module):
         s = self.scores(audio, text_frames)  # [n, Ta]
         anchor, n_kept = self.aggregate(audio, s, mask)
 
-        d_pos = cosine_distance(anchor, text_pooled)
-        d_neg, _ = negative_distances(anchor, text_pooled, self.negatives, self.generator)
-        l_triplet = triplet(d_pos, d_neg, self.margin)
-        l1 = (s * mask).sum() / mask.sum().clamp_min(1)  # S >= 0, so |S| = S
-        loss = l_triplet + self.l1_weight * l1
+        # One row per sample of this rank: [φ' | T | valid frames | Σ S | kept frames | usable].
+        s_sum = (s * mask).sum(dim=1)
+        per_sample = torch.cat([anchor, text_pooled, mask.sum(dim=1, keepdim=True).to(anchor.dtype),
+                                s_sum[:, None], n_kept[:, None]], dim=1)
+        rows = per_sample.new_zeros(b, per_sample.shape[1]).index_copy(0, usable.nonzero()[:, 0], per_sample)
+        rows = torch.cat([rows, usable[:, None].to(rows.dtype)], dim=1)
+        gather = self.global_negatives and self.training and _distributed()
+        if gather:
+            rows, mine = gather_global_batch(rows)
+        else:
+            mine = torch.ones(b, dtype=torch.bool, device=rows.device)
+        n_global = rows.shape[0]
+        use = rows[:, -1] > 0.5
+        n = int(use.sum().item())
+        if n < 2:
+            return self._skip(inputs, n)
+        rows, mine = rows[use], mine[use]
+        anchors, texts = rows[:, :dim], rows[:, dim:2 * dim]
+        frames, s_sums, kept = rows[:, 2 * dim], rows[:, 2 * dim + 1], rows[:, 2 * dim + 2]
+        total_frames = frames.detach().sum().clamp_min(1)
+
+        d_pos = cosine_distance(anchors, texts)
+        d_neg, _ = negative_distances(anchors, texts, self.negatives, self.generator,
+                                      _from_rank0 if gather else None)
+        terms = F.relu(d_pos - d_neg + self.margin)
+        # Value: this rank's share of the mean over the global batch. Gradient: every term, each through
+        # the tensors this rank owns (another rank's are plain values), so summed over ranks it is the
+        # gradient of the global loss, also where a negative text came from another rank.
+        l_triplet = torch.where(mine, terms, terms - terms.detach()).sum() / n
+        l1 = s_sum.sum() / total_frames  # S >= 0, so |S| = S
+        # The trainer weighs each rank's loss by its sample count b and divides by the global count.
+        loss = (n_global / b) * (l_triplet + self.l1_weight * l1)
+        if not bool(usable.any()):
+            loss = loss + connected_zero(self, llm.audio_embeds)
         logs = {
-            "triplet": float(l_triplet.detach()),
-            "l1": float(l1.detach()),
-            "kept_fraction": float(n_kept.sum() / mask.sum().clamp_min(1)),
+            "triplet": float(terms.detach().mean()),
+            "l1": float(s_sums.detach().sum() / total_frames),
+            "kept_fraction": float(kept.detach().sum() / total_frames),
             "d_pos": float(d_pos.detach().mean()),
             "d_neg": float(d_neg.detach().mean()),
             "skipped": 0.0,

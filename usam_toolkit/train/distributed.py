@@ -127,6 +127,39 @@ def shard_indices(indices: Sequence[int], rank: int, world: int) -> list[int]:
     return list(indices[rank::world])
 
 
+def gather_global_batch(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every rank's ``rows`` laid out as the global batch they were sharded from (the inverse of
+    :func:`shard_indices`: rank r's k-th row is global row ``r + k * world``).
+
+    A collective when a process group of more than one rank is active (every rank must call it);
+    otherwise ``rows`` itself. Only this rank's rows keep their autograd graph: the others arrive as
+    plain values, so gradients never cross ranks here.
+
+    Args:
+        rows: ``[n_r, ...]``; the ranks' counts may differ, the other dimensions may not.
+
+    Returns:
+        ``[N, ...]`` the global rows, and ``[N]`` bool, True on this rank's rows.
+    """
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return rows, torch.ones(rows.shape[0], dtype=torch.bool, device=rows.device)
+    world, rank = dist.get_world_size(), dist.get_rank()
+    count = torch.tensor([rows.shape[0]], dtype=torch.long, device=rows.device)
+    counts_list = [torch.zeros_like(count) for _ in range(world)]
+    dist.all_gather(counts_list, count)
+    counts = [int(c) for c in counts_list]
+    padded = torch.nn.functional.pad(rows.detach(), [0, 0] * (rows.dim() - 1) + [0, max(counts) - counts[rank]])
+    parts = [torch.empty_like(padded) for _ in range(world)]
+    dist.all_gather(parts, padded.contiguous())
+    parts = [p[:n] for p, n in zip(parts, counts)]
+    parts[rank] = rows
+    stacked = torch.cat(parts)
+    position = torch.tensor([r + k * world for r, n in enumerate(counts) for k in range(n)], device=rows.device)
+    order = torch.argsort(position)
+    owner = torch.cat([torch.full((n,), r, device=rows.device) for r, n in enumerate(counts)])
+    return stacked[order], owner[order] == rank
+
+
 class ShardedBatchSampler:
     """Wraps the global batch sampler: yields this rank's share of every global batch.
 
