@@ -350,8 +350,7 @@ class Handler(BaseHTTPRequestHandler):
                 extra = {"Retry-After": "1"} if p.status == 503 else None
                 self._error(p.status, p.message, extra)
             except TimeoutError as exc:
-                self.close_connection = True
-                log.info("%s POST %s: body stalled (%s); connection closed", self.address_string(), path[:100], exc)
+                self.close_connection = True  # the access line (408) is the one log line
                 self._error(408, f"request body stalled: {exc}")
             except ClientGone:
                 raise
