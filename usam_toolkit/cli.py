@@ -17,12 +17,33 @@ from . import __version__, commands
 from .errors import UsamError
 
 
+class _IntermixedParser(argparse.ArgumentParser):
+    """A verb's parser that takes positionals anywhere: ``usam train r.yaml --out X key=value``.
+
+    Plain argparse stops filling ``overrides`` (``nargs="*"``) at the first option, and then refuses
+    what follows as unrecognised. Parsers that hold sub-verbs keep the plain parsing (argparse's
+    intermixed mode cannot hold them); their own verbs get this class again.
+    """
+
+    _intermixing = False
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        nested = any(isinstance(a, argparse._SubParsersAction) for a in self._actions)
+        if nested or self._intermixing:
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True  # parse_known_intermixed_args calls back into parse_known_args
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="usam", description="U-SAM toolkit: recipes, plugins, training and evaluation of audio LLMs."
     )
     parser.add_argument("--version", action="version", version=f"usam_toolkit {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_IntermixedParser)
     sub.required = True
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{commands.__name__}.{info.name}")
