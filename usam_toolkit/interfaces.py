@@ -201,7 +201,12 @@ class Encoder(Protocol):
     sample_rate: int
 
     def __call__(self, audio: "torch.Tensor", audio_lengths: "torch.Tensor") -> EncoderOutput:
-        """Encode ``audio`` ``[B, N]`` (float, mono, at ``sample_rate``) with ``audio_lengths`` ``[B]``."""
+        """Encode ``audio`` ``[B, N]`` (float, mono, at ``sample_rate``) with ``audio_lengths`` ``[B]``.
+
+        Clips of any length: evaluation never crops, so an encoder with a longest input (its optional
+        ``max_samples``) encodes longer clips window by window and joins the frames
+        (``usam_plugins.encoders.common.encode_in_chunks``).
+        """
         ...
 
     def fingerprint(self) -> str:

@@ -99,6 +99,17 @@ def check_encoder(encoder: Any, atol: float = 1e-4) -> None:
     assert int(alone.lengths[0]) == n0, "padding changed the length of a clip"
     diff = (alone.features[0, :n0] - feats[0, :n0]).abs().max().item()
     assert diff <= atol, f"padding leaked into valid frames (max diff {diff:.2e})"
+    limit = getattr(encoder, "max_samples", None)
+    if limit:  # an encoder with a longest input still takes a clip past it, whole
+        seconds = (int(limit) + encoder.sample_rate) / encoder.sample_rate
+        audio, lens = _audio_batch(int(encoder.sample_rate), (seconds,))
+        with torch.no_grad():
+            long = encoder(audio, lens)
+        expected = seconds * float(encoder.frame_rate)
+        assert abs(int(long.lengths[0]) - expected) <= max(2.0, 0.01 * expected), (
+            f"a {seconds:.1f} s clip (past max_samples={limit}) gave {int(long.lengths[0])} frames; "
+            f"{expected:.1f} expected"
+        )
 
 
 def check_projector(projector: Any, input_dim: int, frame_rate: float, prompt_dim: int, atol: float = 1e-4) -> None:
