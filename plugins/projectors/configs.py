@@ -197,6 +197,8 @@ class TAPMConfig:
     ``top_k``: None = soft mixture over all experts (paper); k = keep the k largest, renormalised.
     ``balance_loss_weight``: > 0 adds ``aux_losses["tapm_balance"]`` (type "switch": N·Σ f_i·P_i with
     hard top-1 fractions f_i; "soft": N·Σ P_i²); weight it in the recipe with the ``tapm_balance`` loss.
+    ``routing``: false = no router, fixed weights 1/N (one MLP N × expert_hidden wide): the ``w/o TAPM``
+    rows, which keep TAPM's capacity and lose only the task-aware routing.
     """
 
     num_experts: int = 3
@@ -209,6 +211,7 @@ class TAPMConfig:
     balance_loss_weight: float = 0.0
     balance_loss_type: str = "switch"
     dropout: float = 0.0
+    routing: bool = True
     # None: the LLM width when last in the chain, else the input width
     output_dim: Optional[int] = None
 
@@ -236,6 +239,7 @@ def build_tapm(cfg: TAPMConfig, ctx: BuildContext) -> Any:
         balance_loss_weight=cfg.balance_loss_weight,
         balance_loss_type=cfg.balance_loss_type,
         dropout=cfg.dropout,
+        routing=cfg.routing,
     )
 
 

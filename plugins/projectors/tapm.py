@@ -18,6 +18,11 @@ Options beyond the paper:
     factors.
 
   Both equal 1 when the batch's routing is uniform and N when every sample picks the same expert.
+
+``routing = False`` (the ``w/o TAPM`` rows of Table 3): no router, fixed weights ``w_i = 1/N``. Then
+``φ = (1/N) Σ_i E_i(Z)`` is one MLP whose hidden layer is the N experts' side by side (N × expert_hidden
+wide) and whose output layer is theirs scaled by 1/N: the same capacity, without the task-aware routing,
+so such a row differs from U-SAM in the routing alone.
 """
 
 from __future__ import annotations
@@ -70,6 +75,7 @@ class TAPM(nn.Module):
         balance_loss_weight: factor of ``aux_losses["tapm_balance"]`` (0 = not computed).
         balance_loss_type: "switch" or "soft".
         dropout: dropout inside the experts.
+        routing: False = no router, every expert weighs 1/N whatever the prompt (see module docstring).
     """
 
     def __init__(
@@ -87,8 +93,14 @@ class TAPM(nn.Module):
         balance_loss_weight: float = 0.0,
         balance_loss_type: str = "switch",
         dropout: float = 0.0,
+        routing: bool = True,
     ) -> None:
         super().__init__()
+        if not routing and (top_k is not None or balance_loss_weight > 0):
+            raise ConfigError(
+                "tapm: routing: false has no router to restrict or balance; "
+                f"set top_k to null and balance_loss_weight to 0 (got {top_k}, {balance_loss_weight})"
+            )
         if num_experts < 1:
             raise ConfigError(f"tapm: num_experts must be >= 1, got {num_experts}")
         if router_input not in ROUTER_INPUTS:
@@ -107,6 +119,7 @@ class TAPM(nn.Module):
         self.top_k = top_k
         self.balance_loss_weight = float(balance_loss_weight)
         self.balance_loss_type = balance_loss_type
+        self.routing = routing
         # One module per expert, each with its own parameters (the reference code's `[mlp] * 3`
         # shared a single module between the three "experts").
         self.experts = nn.ModuleList(
@@ -115,10 +128,17 @@ class TAPM(nn.Module):
         )
         router_in = prompt_dim + (input_dim if router_input == "prompt_audio" else 0)
         router_layers = 2 if router_hidden else 1
-        self.router = build_mlp(router_in, router_hidden or 0, num_experts, router_layers, activation, 0.0, "tapm router")
+        self.router = (
+            build_mlp(router_in, router_hidden or 0, num_experts, router_layers, activation, 0.0,
+                      "tapm router")
+            if routing
+            else None
+        )
 
     def routing_weights(self, features: torch.Tensor, lengths: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
-        """``w = softmax(router(e_text))`` ``[B, N]`` (restricted to ``top_k`` if set)."""
+        """``w = softmax(router(e_text))`` ``[B, N]`` (restricted to ``top_k`` if set); 1/N unrouted."""
+        if self.router is None:
+            return features.new_full((features.shape[0], self.num_experts), 1.0 / self.num_experts)
         router_in = prompt
         if self.router_input == "prompt_audio":
             router_in = torch.cat([prompt, masked_mean(features, lengths)], dim=-1)
@@ -133,6 +153,8 @@ class TAPM(nn.Module):
             ConfigError: ``context.prompt_embedding`` is None (TAPM is driven by the prompt).
         """
         prompt = context.prompt_embedding
+        if not self.routing:
+            return self._mix(features, lengths, frame_rate, None)
         if prompt is None:
             raise ConfigError(
                 "tapm: context.prompt_embedding is None; TAPM routes on the pooled prompt embedding "
@@ -144,8 +166,13 @@ class TAPM(nn.Module):
                 f"tapm: prompt_embedding has shape {tuple(prompt.shape)}, expected "
                 f"[{features.shape[0]}, {self.prompt_dim}] (batch, prompt_dim)"
             )
+        return self._mix(features, lengths, frame_rate, prompt)
+
+    def _mix(
+        self, features: torch.Tensor, lengths: torch.Tensor, frame_rate: float, prompt: torch.Tensor | None
+    ) -> ProjectorOutput:
         x = zero_padding(features, lengths)
-        weights = self.routing_weights(x, lengths, prompt.to(x.dtype))  # [B, N]
+        weights = self.routing_weights(x, lengths, None if prompt is None else prompt.to(x.dtype))  # [B, N]
         # Σ_i w_i · E_i(Z): sum over the expert axis; the time axis is untouched.
         out = torch.zeros(*x.shape[:2], self.output_dim, dtype=x.dtype, device=x.device)
         for i, expert in enumerate(self.experts):
@@ -160,5 +187,5 @@ class TAPM(nn.Module):
             lengths,
             float(frame_rate),
             aux_losses=aux,
-            extras={"routing_weights": weights.detach()},
+            extras={"routing_weights": weights.detach()} if self.routing else {},
         )

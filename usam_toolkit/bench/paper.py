@@ -7,6 +7,10 @@ frontend), the paper's window Q-Former (BERT-base width, 2 layers, one query per
 (3 experts), and a Llama-3.1-8B-shaped decoder (hidden 4096, 32 layers, 32 heads, 8 KV heads,
 intermediate 14336, vocab 128256) with LoRA r=8 on q,v. The tokenizer is a tiny BPE one: token ids only
 index the embedding table, so its vocabulary size does not change the cost of a step.
+
+Everything trainable (fusion rate, projector chain, ``audio_norm``, LoRA settings, losses, tasks) is read
+from ``recipes/usam/paper.yaml`` (or the recipe given), so the bench and the parameter count
+(``usam bench --config paper --params``, on the meta device: no GPU, no memory) follow the recipe.
 """
 
 from __future__ import annotations
@@ -101,12 +105,12 @@ def _mert(shapes: PaperShapes) -> Any:
     return MertEncoder(backbone.eval(), MertConfig(checkpoint="random", weighted_sum=True))
 
 
-def _llm(shapes: PaperShapes, work_dir: Path) -> Any:
+def _llm(shapes: PaperShapes, work_dir: Path, lora: Any) -> Any:
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
     from usam_plugins.llms.hf_causal_lm import HFCausalLM
     from usam_plugins.llms.tiny import write_tiny_tokenizer
 
-    from ..model.train_mode import LoraSettings, apply_train_mode
+    from ..model.train_mode import apply_train_mode
 
     folder = work_dir / "paper-tokenizer"
     if not (folder / "tokenizer.json").is_file():
@@ -120,72 +124,106 @@ def _llm(shapes: PaperShapes, work_dir: Path) -> Any:
     )
     model = LlamaForCausalLM(config)
     llm = HFCausalLM(model, tokenizer)
-    llm.model = apply_train_mode(
-        llm.model, "lora", LoraSettings(rank=8, alpha=16, dropout=0.05, target_modules=["q_proj", "v_proj"]),
-        where="llm",
-    )
+    llm.model = apply_train_mode(llm.model, "lora", lora, where="llm")
     return llm
 
 
+def paper_recipe(path: str | Path | None = None) -> Any:
+    """The validated recipe (default: the shipped ``recipes/usam/paper.yaml``); no weights are read."""
+    from ..config.loader import load_recipe
+
+    if path is None:
+        from usam_plugins.recipe_dirs import shipped_recipes_dir
+
+        shipped = shipped_recipes_dir()
+        if shipped is None:
+            raise ConfigError("bench: no recipes/ folder beside the installed toolkit; pass the paper recipe's path")
+        path = shipped / "usam" / "paper.yaml"
+    return load_recipe(path)
+
+
 def build_paper_model(device: str = "cuda", dtype: torch.dtype = torch.bfloat16, shapes: PaperShapes | None = None,
-                      work_dir: str | Path = ".") -> Any:
+                      work_dir: str | Path = ".", recipe: Any = None) -> Any:
     """An :class:`~usam_toolkit.model.audio_llm.AudioLLM` of the paper's shapes with random weights.
 
-    Projectors, losses and tasks come from the registry with the paper recipe's settings; encoders and
-    the LLM are built from their configs (no checkpoint files).
+    Encoders and the LLM are built from their configs at the paper's shapes (no checkpoint files), for
+    the encoders the recipe lists; fusion, projectors, ``audio_norm``, LoRA, losses and tasks come from the
+    recipe through the registry, as ``AudioLLM.from_recipe`` builds them.
 
     Args:
-        device: where the weights are created (``cuda``; ``cpu`` with ``PaperShapes.scaled()`` for tests).
+        device: where the weights are created (``cuda``; ``meta`` to count parameters without memory;
+            ``cpu`` with ``PaperShapes.scaled()`` for tests).
         dtype: the LLM's parameter dtype (bf16, as the paper recipe's ``llm.dtype``); encoders, projectors
             and losses stay fp32 and run under bf16 autocast, as the trainer's ``precision: bf16`` does.
         shapes: depths and widths (default: the paper's).
         work_dir: where the tiny tokenizer is written.
+        recipe: a loaded recipe or its path (default: the shipped ``recipes/usam/paper.yaml``); its
+            encoders must be among whisper, ced and mert.
     """
+    from omegaconf import OmegaConf
+
+    from ..config.loader import slot_fields
     from ..interfaces import BuildContext
     from ..model.audio_llm import AudioLLM, ComponentInfo
-    from ..model.config import FusionConfig
+    from ..model.audio_norm import build_audio_norm
+    from ..model.config import AudioNormConfig, FusionConfig
     from ..model.fusion import Fusion
+    from ..model.lora import LoraSettings
     from ..plugins import get_registry
 
+    cfg = recipe if recipe is not None and not isinstance(recipe, (str, Path)) else paper_recipe(recipe)
     shapes = shapes or PaperShapes()
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     reg = get_registry()
     torch.manual_seed(0)
+    infos: list[ComponentInfo] = []
+
+    def build(kind: str, slot: Any, ctx: BuildContext, where: str) -> Any:
+        fields = slot_fields(OmegaConf.to_container(slot), ("weight",))  # type: ignore[arg-type]
+        infos.append(ComponentInfo(where, kind, str(fields["name"]), __name__, "random weights", ""))
+        return reg.build(kind, fields, ctx, where)
+
+    makers = {"whisper": _whisper, "ced": _ced, "mert": _mert}
     with torch.device(device):
-        tasks_list = [reg.build("tasks", slot, BuildContext(device=device), f"tasks[{i}]") for i, slot in
-                      enumerate([{"name": "asr"}, {"name": "s2tt", "target_lang": "zh"}, {"name": "aac"}, {"name": "mc"}])]
+        tasks_list = [build("tasks", slot, BuildContext(device=device), f"tasks[{i}]")
+                      for i, slot in enumerate(cfg.tasks)]
         tasks = {t.name: t for t in tasks_list}
         base = BuildContext(device=device, task_names=tuple(tasks))
-        # CED computes its mel filterbank with .item() calls, which the meta device (shape checks) cannot do
-        with torch.device("cpu" if torch.device(device).type == "meta" else device):
-            ced = _ced(shapes)
-        encoders = [_whisper(shapes), ced.to(device), _mert(shapes)]
-        # as recipes/usam/paper.yaml: every stream at Whisper's 50 Hz (CED interpolated up, MERT averaged down)
-        fusion = Fusion(FusionConfig(frame_rate=50.0, mode="average"),
+        encoders = []
+        for i, slot in enumerate(cfg.encoders):
+            if slot.name not in makers:
+                raise ConfigError(
+                    f"bench: encoders[{i}] is '{slot.name}'; the paper shapes exist for {', '.join(makers)}"
+                )
+            # CED computes its mel filterbank with .item() calls, which the meta device cannot do
+            where = "cpu" if slot.name == "ced" and torch.device(device).type == "meta" else device
+            with torch.device(where):
+                encoders.append(makers[slot.name](shapes).to(device))
+            infos.append(ComponentInfo(f"encoders[{i}]", "encoders", slot.name, __name__, "random weights", ""))
+        fusion = Fusion(FusionConfig(**OmegaConf.to_container(cfg.fusion)),  # type: ignore[arg-type]
                         [(int(e.output_dim), float(e.frame_rate)) for e in encoders])
         with _default_dtype(dtype):
-            llm = _llm(shapes, work)
+            llm = _llm(shapes, work, LoraSettings(**OmegaConf.to_container(cfg.llm.get("lora") or {})))  # type: ignore[arg-type]
+        infos.append(ComponentInfo("llm", "llms", "hf_causal_lm", __name__, "random weights", ""))
         d = int(llm.hidden_size)
-        qf_ctx = BuildContext(**{**base.__dict__, "input_dim": int(fusion.output_dim), "frame_rate": float(fusion.frame_rate),
-                                 "llm_dim": d, "prompt_dim": d, "is_last": False})
-        qformer = reg.build("projectors", {"name": "window_qformer", "window_seconds": 0.33, "queries_per_window": 1,
-                                           "num_layers": shapes.qformer_layers}, qf_ctx, "projectors[0]")
-        tapm_ctx = BuildContext(**{**base.__dict__, "input_dim": int(qformer.output_dim), "output_dim": d,
-                                   "llm_dim": d, "prompt_dim": d, "is_last": True})
-        tapm = reg.build("projectors", {"name": "tapm", "num_experts": 3, "router_input": "prompt"}, tapm_ctx,
-                         "projectors[1]")
+        projectors = []
+        width, rate = int(fusion.output_dim), float(fusion.frame_rate)
+        for i, slot in enumerate(cfg.projectors):
+            last = i == len(cfg.projectors) - 1
+            ctx = BuildContext(**{**base.__dict__, "input_dim": width, "frame_rate": rate, "llm_dim": d,
+                                  "prompt_dim": d, "output_dim": d if last else None, "is_last": last})
+            projectors.append(build("projectors", slot, ctx, f"projectors[{i}]"))
+            width = int(projectors[-1].output_dim)
+            rate = float(getattr(projectors[-1], "output_frame_rate", lambda r: r)(rate))
+        norm = AudioNormConfig(**OmegaConf.to_container(cfg.get("audio_norm") or {}))  # type: ignore[arg-type]
+        # The norm's gain starts at the LLM's embedding RMS; on the meta device there is no value to read.
+        rms = 1.0 if torch.device(device).type == "meta" else llm.embedding_rms()
+        audio_norm = build_audio_norm(norm, d, rms)
         loss_ctx = BuildContext(**{**base.__dict__, "input_dim": d, "llm_dim": d, "prompt_dim": d})
-        losses = [reg.build("losses", {"name": "cross_entropy"}, loss_ctx, "losses[0]"),
-                  reg.build("losses", {"name": "saclm", "margin": 0.2, "l1_weight": 0.01, "threshold": 0.5},
-                            loss_ctx, "losses[1]")]
-        labels = [("encoders[0]", "encoders", "whisper"), ("encoders[1]", "encoders", "ced"),
-                  ("encoders[2]", "encoders", "mert"), ("projectors[0]", "projectors", "window_qformer"),
-                  ("projectors[1]", "projectors", "tapm"), ("llm", "llms", "hf_causal_lm"),
-                  ("losses[0]", "losses", "cross_entropy"), ("losses[1]", "losses", "saclm")]
-        infos = [ComponentInfo(slot, kind, name, "usam_toolkit.bench.paper", "random weights", "") for slot, kind, name in labels]
-        model = AudioLLM(encoders, fusion, [qformer, tapm], llm, losses, ["cross_entropy", "saclm"], [0.5, 0.5], tasks,
-                         infos)
+        losses = [build("losses", slot, loss_ctx, f"losses[{i}]") for i, slot in enumerate(cfg.losses)]
+        model = AudioLLM(encoders, fusion, projectors, llm, losses, [str(s.name) for s in cfg.losses],
+                         [float(s.get("weight", 1.0)) for s in cfg.losses], tasks, infos, audio_norm)
     return model.to(device=device)
 
 

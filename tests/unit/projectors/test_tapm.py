@@ -93,3 +93,35 @@ def test_experts_are_distinct_and_all_receive_gradients() -> None:
     out.features.pow(2).sum().backward()
     for name, p in tapm.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name  # every expert and the router
+
+
+def test_without_routing_it_is_one_mlp_n_times_as_wide() -> None:
+    """routing: false gives (1/N) Σ E_i(z): a single MLP with the experts' hidden units side by side and
+    their output layers averaged, so the `w/o TAPM` rows keep TAPM's capacity and lose only the router."""
+    from usam_plugins.projectors.mlp import MLPProjector
+
+    torch.manual_seed(0)
+    ctx = BuildContext(input_dim=5, output_dim=6, prompt_dim=7)
+    tapm = build_tapm(TAPMConfig(expert_hidden=4, routing=False), ctx)
+    assert tapm.router is None
+    wide = MLPProjector(5, 12, 6, num_layers=2, activation="gelu")
+    with torch.no_grad():
+        first, second = wide.net[0], wide.net[2]
+        first.weight.copy_(torch.cat([e[0].weight for e in tapm.experts]))
+        first.bias.copy_(torch.cat([e[0].bias for e in tapm.experts]))
+        second.weight.copy_(torch.cat([e[2].weight for e in tapm.experts], dim=1) / 3)
+        second.bias.copy_(sum(e[2].bias for e in tapm.experts) / 3)
+    z, n = torch.randn(2, 4, 5), torch.tensor([4, 3])
+    out = tapm(z, n, 10.0, ProjectorContext(None))  # no prompt needed: nothing routes on it
+    torch.testing.assert_close(out.features, wide(z, n, 10.0, ProjectorContext(None)).features)
+    assert "routing_weights" not in out.extras
+    n_tapm = sum(p.numel() for p in tapm.parameters())
+    assert n_tapm - sum(p.numel() for p in wide.parameters()) == 2 * 6  # only the 2 extra output biases
+
+
+def test_without_routing_top_k_or_balance_is_an_error() -> None:
+    ctx = BuildContext(input_dim=2, output_dim=2, prompt_dim=3)
+    with pytest.raises(ConfigError, match="routing: false has no router"):
+        build_tapm(TAPMConfig(routing=False, top_k=1), ctx)
+    with pytest.raises(ConfigError, match="routing: false has no router"):
+        build_tapm(TAPMConfig(routing=False, balance_loss_weight=0.1), ctx)
