@@ -71,7 +71,8 @@ class WavCapsConfig:
         sources: json folder names to prepare; empty = every json file found.
         exclude_ids_file: ids to leave out (one per line or first CSV column), relative to --root.
         exclude_audiocaps: AudioCaps test manifests (``usam prepare audiocaps``; the YouTube id is their
-            ``youtube_id`` or ``group``) whose clips leave WavCaps' AudioSet_SL part; relative to where you run.
+            ``youtube_id`` or ``group``) whose clips leave WavCaps' AudioSet_SL part; relative to where you
+            run.
         exclude_clotho: Clotho test manifests (``usam prepare clotho`` with ``clotho_metadata_<split>.csv``
             present, which gives each clip its ``freesound_id``) whose clips leave WavCaps' FreeSound part.
         probe: read headers even where the json gives a duration.
@@ -182,7 +183,9 @@ class WavCapsPreparer:
         self._report_leaks(leaks, held_out, out)
         return written
 
-    def _report_leaks(self, leaks: list[dict[str, str]], held_out: dict[str, dict[str, str]], out: Path) -> None:
+    def _report_leaks(
+        self, leaks: list[dict[str, str]], held_out: dict[str, dict[str, str]], out: Path
+    ) -> None:
         self.leaked = {}
         for leak in leaks:
             self.leaked[leak["source"]] = self.leaked.get(leak["source"], 0) + 1

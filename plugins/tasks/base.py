@@ -19,7 +19,7 @@ from usam_toolkit.errors import ConfigError
 
 AUDIO_OPEN = "<Audio>"
 AUDIO_CLOSE = "</Audio>"
-# Mirrors usam_toolkit.data.dataset.LENGTH_POLICIES; repeated so that validating a recipe imports no data code.
+# Mirrors usam_toolkit.data.dataset.LENGTH_POLICIES, repeated so that validating a recipe imports no data code
 LENGTH_POLICIES = ("crop", "skip", "split")
 
 

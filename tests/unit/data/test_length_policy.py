@@ -26,7 +26,12 @@ def mixed(tmp_path, write_audio, write_jsonl):
     write_audio(tmp_path / "long.wav", 5.0, 8000)
     write_audio(tmp_path / "short.wav", 1.0, 8000)
     rows = []
-    for task, target in (("asr", "hello there"), ("s2tt", "你好"), ("aac", ["a dog", "a cat"]), ("mc", "a song")):
+    for task, target in (
+        ("asr", "hello there"),
+        ("s2tt", "你好"),
+        ("aac", ["a dog", "a cat"]),
+        ("mc", "a song"),
+    ):
         for length in ("long", "short"):
             row = {"id": f"{task}-{length}", "audio": f"{length}.wav", "task": task, "target": target}
             rows.append({**row, "target_lang": "zh"} if task == "s2tt" else row)
@@ -34,13 +39,22 @@ def mixed(tmp_path, write_audio, write_jsonl):
 
 
 def _ds(examples, tasks, **cfg):
-    return AudioDataset(examples, [16000], tasks, train=True, config=DataConfig(max_seconds=2.0, **cfg), seed=3)
+    return AudioDataset(
+        examples, [16000], tasks, train=True, config=DataConfig(max_seconds=2.0, **cfg), seed=3
+    )
 
 
 def test_task_defaults_skip_speech_and_crop_captions(mixed, tasks):
     ds = _ds(mixed, tasks)
     assert ds.policies == {"asr": "skip", "s2tt": "skip", "aac": "crop", "mc": "crop"}
-    assert [e.id for e in ds.examples] == ["asr-short", "s2tt-short", "aac-long", "aac-short", "mc-long", "mc-short"]
+    assert [e.id for e in ds.examples] == [
+        "asr-short",
+        "s2tt-short",
+        "aac-long",
+        "aac-short",
+        "mc-long",
+        "mc-short",
+    ]
     assert ds.durations == [1.0, 1.0, 2.0, 1.0, 2.0, 1.0]
     assert ds.length_report["asr"] == {"policy": "skip", "kept": 1, "cropped": 0, "skipped": 1, "split": 0}
     assert ds.length_report["aac"] == {"policy": "crop", "kept": 1, "cropped": 1, "skipped": 0, "split": 0}
@@ -53,7 +67,12 @@ def test_data_length_policy_overrides_every_task_and_a_task_entry_wins(mixed, ta
         ds = _ds(mixed, every, length_policy="split")
     assert ds.policies == {"asr": "split", "s2tt": "split", "aac": "skip", "mc": "split"}
     # 5 s at 2 s: segments [0, 2), [2, 4), [4, 5)
-    assert [e.id for e in ds.examples if e.task == "mc"] == ["mc-long@0", "mc-long@1", "mc-long@2", "mc-short"]
+    assert [e.id for e in ds.examples if e.task == "mc"] == [
+        "mc-long@0",
+        "mc-long@1",
+        "mc-long@2",
+        "mc-short",
+    ]
     assert ds.length_report["aac"]["skipped"] == 1 and ds.length_report["mc"]["split"] == 1
     unsafe = sorted(r.getMessage().split("task '")[1].split("'")[0] for r in caplog.records)
     assert unsafe == ["asr", "s2tt"]  # splitting a transcript without alignments is flagged, captions are not
@@ -66,9 +85,13 @@ def test_evaluation_keeps_everything_whole(mixed, tasks):
 
 
 def test_bad_policy_names_its_key():
-    with pytest.raises(ConfigError, match=r"tasks\[0\] \(task 'asr'\): length_policy: 'chop' is not valid.*crop, skip, split"):
+    with pytest.raises(
+        ConfigError, match=r"tasks\[0\] \(task 'asr'\): length_policy: 'chop' is not valid.*crop, skip, split"
+    ):
         _task_at0("asr", length_policy="chop")
-    with pytest.raises(ConfigError, match=r"data.length_policy: 'chop' is not valid \(valid: crop, skip, split\)"):
+    with pytest.raises(
+        ConfigError, match=r"data.length_policy: 'chop' is not valid \(valid: crop, skip, split\)"
+    ):
         length_policies({}, DataConfig(length_policy="chop"))
 
 
@@ -100,8 +123,10 @@ def test_recipe_override_of_a_task_entry(tmp_path):
 def test_each_epoch_trains_on_the_next_caption(tmp_path, write_audio, write_jsonl, tasks):
     write_audio(tmp_path / "a.wav", 1.0, 8000)
     caps = ["c0", "c1", "c2"]
-    m = write_jsonl(tmp_path / "m.jsonl", [{"id": f"clip{i}", "audio": "a.wav", "task": "aac", "target": caps}
-                                            for i in range(8)])
+    m = write_jsonl(
+        tmp_path / "m.jsonl",
+        [{"id": f"clip{i}", "audio": "a.wav", "task": "aac", "target": caps} for i in range(8)],
+    )
     train = _ds(read_manifest(m), tasks)
     seen = []
     for epoch in range(4):
@@ -109,7 +134,9 @@ def test_each_epoch_trains_on_the_next_caption(tmp_path, write_audio, write_json
         seen.append([train[i]["target"] for i in range(8)])
     for i in range(8):
         first = caps.index(seen[0][i])
-        assert [s[i] for s in seen] == [caps[(first + e) % 3] for e in range(4)]  # every caption once per 3 epochs
+        assert [s[i] for s in seen] == [
+            caps[(first + e) % 3] for e in range(4)
+        ]  # every caption once per 3 epochs
     assert len({s[0] for s in zip(*seen)}) > 1  # the starting caption differs between clips
     again = _ds(read_manifest(m), tasks)
     again.set_epoch(2)

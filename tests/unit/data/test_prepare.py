@@ -191,7 +191,8 @@ def test_wavcaps(tmp_path, write_audio):
 def test_clotho_records_the_freesound_id(tmp_path, write_audio):
     root, out = tmp_path / "clotho", tmp_path / "out"
     root.mkdir()
-    (root / "clotho_captions_evaluation.csv").write_text("file_name,caption_1,caption_2\nbell.wav,A bell.,Bells.\n")
+    captions = "file_name,caption_1,caption_2\nbell.wav,A bell.,Bells.\n"
+    (root / "clotho_captions_evaluation.csv").write_text(captions)
     (root / "clotho_metadata_evaluation.csv").write_text(
         "file_name,keywords,sound_id,sound_link\nbell.wav,bell,2071,https://freesound.org/s/2071\n"
     )
@@ -204,7 +205,8 @@ def _wavcaps_source(root, source, items):
     folder = root / "json_files" / source
     folder.mkdir(parents=True, exist_ok=True)
     data = [{"id": i, "caption": f"caption of {i}", "audio": "wav_path", "duration": 0.2} for i in items]
-    (folder / f"{source.lower()}_final.json").write_text(json.dumps({"num_captions_per_audio": 1, "data": data}))
+    meta = {"num_captions_per_audio": 1, "data": data}
+    (folder / f"{source.lower()}_final.json").write_text(json.dumps(meta))
 
 
 def test_wavcaps_leaves_out_the_test_clips_it_is_given(tmp_path, write_audio, write_jsonl):
@@ -242,7 +244,8 @@ def test_wavcaps_clotho_manifest_without_freesound_ids_is_an_error(tmp_path, wri
     clotho = write_jsonl(tmp_path / "clotho_evaluation.jsonl", [
         {"id": "bell", "audio": "bell.wav", "task": "aac", "target": ["a bell"]},
     ])
-    with pytest.raises(DataError, match=r"clotho_evaluation.jsonl:1.*no 'freesound_id'.*clotho_metadata_<split>.csv"):
+    expected = r"clotho_evaluation.jsonl:1.*no 'freesound_id'.*clotho_metadata_<split>.csv"
+    with pytest.raises(DataError, match=expected):
         preparer("wavcaps", exclude_clotho=[str(clotho)]).prepare(root, tmp_path / "out")
 
 
