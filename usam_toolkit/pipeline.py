@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -155,7 +157,11 @@ def train_recipe(path: str | Path, overrides: Sequence[str] = (), *, resume: boo
     if cfg.data.on_bad_sample == "skip" and not cfg.data.bad_sample_report:
         # DataConfig documents this default: lenient runs list their skips in the run folder.
         OmegaConf.update(cfg, "data.bad_sample_report", str(out_dir / "bad_samples.jsonl"))
+        if not resume and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+            # A fresh run starts a fresh list (a resumed one keeps its own: each line is listed once).
+            (out_dir / "bad_samples.jsonl").unlink(missing_ok=True)
     loader, sampler = build_data(cfg, model, "train", train=True)
+    _print_skips(cfg, "data read")
     train_cfg = section(cfg, "train", TrainConfig)
     trainer = Trainer(
         model,
@@ -174,7 +180,21 @@ def train_recipe(path: str | Path, overrides: Sequence[str] = (), *, resume: boo
         task_names=model.task_names,
         device=dev,
     )
-    return trainer.fit()
+    result = trainer.fit()
+    _print_skips(cfg, "run ended")
+    return result
+
+
+def _print_skips(cfg: DictConfig, when: str) -> None:
+    """One console line (rank 0) with how many manifest lines a lenient run skipped, and where they are."""
+    from .data.report import BadSampleReport
+
+    path = cfg.data.get("bad_sample_report")
+    if not path or int(os.environ.get("RANK", "0")) != 0:
+        return
+    line = BadSampleReport.summary(path)
+    if line:
+        print(f"[train] {when}: {line}", file=sys.stderr, flush=True)
 
 
 def load_for_evaluation(checkpoint: str | Path, overrides: Sequence[str] = (), recipe: str | Path | None = None,

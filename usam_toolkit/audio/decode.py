@@ -2,8 +2,8 @@
 
 Only the requested span is read (``soundfile`` seeks to ``offset``), so a 10 s excerpt of a one-hour
 recording costs 10 s of decoding. Every problem raises :class:`AudioProblem` with a short reason code
-(``missing``, ``unreadable``, ``empty``, ``silent``, ``non_finite``, ``too_long``, ``too_short``,
-``odd_sample_rate``, ``bad_span``) so callers can count reasons and name the location.
+(``missing``, ``not_a_file``, ``unreadable``, ``empty``, ``silent``, ``non_finite``, ``too_long``,
+``too_short``, ``odd_sample_rate``, ``bad_span``) so callers can count reasons and name the location.
 """
 
 from __future__ import annotations
@@ -67,11 +67,15 @@ def audio_info(path: str | Path) -> tuple[int, int]:
     """``(sample_rate, frames)`` read from the header only.
 
     Raises:
-        AudioProblem: ``missing`` or ``unreadable``.
+        AudioProblem: ``missing``, ``not_a_file`` or ``unreadable``.
     """
     import soundfile as sf
 
     p = Path(path)
+    if p.is_dir():
+        raise AudioProblem("not_a_file", f"audio path {p} is a directory (valid: an audio file)")
+    if p.exists() and not p.is_file():
+        raise AudioProblem("not_a_file", f"audio path {p} is not a regular file (valid: an audio file)")
     if not p.is_file():
         raise AudioProblem("missing", f"audio file {p} does not exist (valid: an existing audio file)")
     try:

@@ -239,7 +239,9 @@ def read_manifest(
                 except json.JSONDecodeError as exc:
                     raise _LineError(
                         "malformed_json",
-                        f"malformed JSON ({exc.msg} at column {exc.colno}) (valid: one JSON object per line)",
+                        # json's own messages may end in "at" ("Unterminated string starting at").
+                        f"malformed JSON ({exc.msg.removesuffix(' at')} at column {exc.colno}) "
+                        "(valid: one JSON object per line)",
                     ) from None
                 except (ValueError, RecursionError) as exc:  # e.g. a 5000-digit integer, [[[[...]]]] nesting
                     raise _LineError(

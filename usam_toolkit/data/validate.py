@@ -57,13 +57,18 @@ def validate_manifests(
     limits = limits or AudioLimits()
     summaries = []
     for path in paths:
-        before = len(report)
+        # Lines are read leniently first and their problems interleaved with the audio checks below,
+        # so both modes meet problems in line order: strict stops at the first bad line, not at the
+        # first bad JSON after which an earlier line's missing audio would come.
+        line_problems = BadSampleReport()
         examples = read_manifest(
-            path, strict=strict, known_tasks=known_tasks, report=report, audio_root=audio_root
+            path, strict=False, known_tasks=known_tasks, report=line_problems, audio_root=audio_root
         )
-        summary = ManifestSummary(str(path), lines_ok=len(examples), bad=len(report) - before)
+        pending = sorted(line_problems.samples, key=lambda b: b.line)
+        summary = ManifestSummary(str(path), lines_ok=len(examples))
         bar = tqdm(examples, desc=Path(path).name, unit="file", disable=not progress or not check_audio)
         for ex in bar:
+            _flush(pending, ex.line, strict, report, summary)
             if check_audio:
                 try:
                     decoded = decode_audio(ex.audio, ex.offset, ex.duration, limits=limits)
@@ -81,8 +86,20 @@ def validate_manifests(
                 summary.seconds += ex.duration or 0.0
             summary.audio_ok += 1
             summary.tasks[ex.task] += 1
+        _flush(pending, float("inf"), strict, report, summary)
         summaries.append(summary)
     return summaries
+
+
+def _flush(pending: list[BadSample], before_line: float, strict: bool, report: BadSampleReport,
+           summary: ManifestSummary) -> None:
+    """Raise (strict) or record the manifest problems of lines before ``before_line``."""
+    while pending and pending[0].line < before_line:
+        bad = pending.pop(0)
+        if strict:
+            raise DataError(bad.message())
+        report.add(bad)
+        summary.bad += 1
 
 
 def format_summary(summaries: Sequence[ManifestSummary], report: BadSampleReport) -> str:

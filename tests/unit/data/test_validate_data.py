@@ -28,12 +28,14 @@ def test_strict_fails_with_location(tmp_path, write_audio, write_jsonl, capsys):
     m = _manifest(tmp_path, write_audio, write_jsonl)
     assert main(["validate-data", str(m), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert f"{m.resolve()}:3" in err and "malformed JSON" in err  # line errors come before audio checks
-    m2 = tmp_path / "only_audio.jsonl"
-    m2.write_text("\n".join(m.read_text().splitlines()[:2]) + "\n")
+    # Problems come in line order: the silent clip of line 2 before the broken JSON of line 3.
+    assert f"{m.resolve()}:2 (id=silent, audio={tmp_path / 'zeros.wav'})" in err and "silent" in err
+    m2 = tmp_path / "no_silent.jsonl"
+    lines = m.read_text().splitlines()
+    m2.write_text("\n".join([lines[0], *lines[2:]]) + "\n")
     assert main(["validate-data", str(m2), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert f"{m2.resolve()}:2 (id=silent, audio={tmp_path / 'zeros.wav'})" in err and "silent" in err
+    assert f"{m2.resolve()}:2" in err and "malformed JSON" in err
 
 
 def test_lenient_reports_everything(tmp_path, write_audio, write_jsonl, capsys):
