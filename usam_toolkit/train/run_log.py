@@ -14,6 +14,9 @@ class RunLog:
     """Append-only JSONL log plus optional TensorBoard; every method is a no-op when ``enabled`` is False."""
 
     def __init__(self, out_dir: Path, enabled: bool, tensorboard: bool, resume_step: int | None = None) -> None:
+        """``resume_step``: the checkpoint's step when resuming (later records are dropped); None for a
+        run from step 0, which starts the log afresh (else an attempt killed before its first
+        checkpoint would leave its steps in the log twice)."""
         self.enabled = enabled
         self.path = out_dir / LOG_FILE
         self.writer = None
@@ -22,13 +25,16 @@ class RunLog:
         out_dir.mkdir(parents=True, exist_ok=True)
         if resume_step is not None:
             self._truncate_after(resume_step)
+        else:
+            self.path.unlink(missing_ok=True)
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:  # tensorboard is an optional extra (usam-toolkit[plots])
                 print("[train] tensorboard is not installed; scalars go to train_log.jsonl only", file=sys.stderr)
             else:
-                kw = {"purge_step": resume_step + 1} if resume_step is not None else {}
+                # TensorBoard drops earlier files' events from purge_step on: a fresh run purges them all.
+                kw = {"purge_step": resume_step + 1 if resume_step is not None else 0}
                 self.writer = SummaryWriter(str(out_dir / "tensorboard"), **kw)
 
     def _truncate_after(self, step: int) -> None:
