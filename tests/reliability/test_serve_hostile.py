@@ -143,7 +143,7 @@ def test_hostile_clients_beside_good_ones(checkpoint: Path, rel_world: Path, tmp
            "HF_HUB_OFFLINE": "1", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
     cmd = usam_cmd("serve", "--checkpoint", str(checkpoint), "--port", "0", "--device", "cpu",
                    "--read-timeout", str(READ_TIMEOUT), "--max-decoded-mb", str(MAX_DECODED_MB),
-                   "--max-total-decoded-mb", "64", "--max-upload-mb", "2", "--max-connections", "32",
+                   "--max-total-mb", "64", "--max-upload-mb", "2", "--max-connections", "32",
                    f"data.feature_cache={feature_cache}", "evaluate.max_new_tokens=2")
     log_path = tmp_path / "server.log"
     with open(log_path, "w") as log_file:

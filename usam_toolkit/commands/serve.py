@@ -18,9 +18,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--max-decoded-mb", type=float, default=256.0,
                    help="largest decoded size of one upload, computed from its header before decoding "
                         "(5 bytes per frame plus a 4 MB block; default 256 MB: about 48 min at 16 kHz, 16 min at 48 kHz)")
-    p.add_argument("--max-total-decoded-mb", type=float, default=512.0,
-                   help="decoded audio of all requests in flight together; beyond it requests wait up to "
-                        "--read-timeout, then get a 503 (default 512 MB)")
+    p.add_argument("--max-total-mb", type=float, default=512.0,
+                   help="memory of all requests in flight together: bodies being read (twice their size) and "
+                        "decoded audio; beyond it requests wait up to --read-timeout, then get a 503 (default 512 MB)")
     p.add_argument("--read-timeout", type=float, default=30.0,
                    help="seconds a connection may stay silent (request line, headers, body) before it is "
                         "closed; a body must also arrive within this plus 1 s per 64 KB (default 30)")
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     m = load(args.checkpoint, device=args.device, overrides=args.overrides,
              window_seconds=args.window_seconds or None)
     server = make_server(m, args.host, args.port, args.max_upload_mb, max_decoded_mb=args.max_decoded_mb,
-                         max_total_decoded_mb=args.max_total_decoded_mb, read_timeout=args.read_timeout,
+                         max_total_mb=args.max_total_mb, read_timeout=args.read_timeout,
                          max_connections=args.max_connections)
     # One parseable line: tests and scripts wait for it to know the port.
     print(f"serving {m.checkpoint} at {server.url}", flush=True)

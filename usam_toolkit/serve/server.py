@@ -11,14 +11,16 @@ Endpoints:
   ``{"error": ...}`` with 400 (bad request, unknown task, a body shorter than its Content-Length),
   408 (the body stalled), 411 (no length), 413 (upload too large, or audio that would decode to more
   than the per-request budget), 415 (not audio libsndfile can decode), 422 (audio that is empty,
-  silent, NaN ...), 503 (too many connections, or the decoded-audio budget is full), 500.
+  silent, NaN ...), 503 (too many connections, or the memory budget is full), 500.
 
 Safety: binds 127.0.0.1 by default; an upload is decoded from memory and never written to disk (nor
 is anything derived from it: the recipe's feature cache is unwrapped, see
 :func:`~usam_toolkit.infer.engine.drop_feature_cache`), and its file name is only shown back (reduced
 to a plain base name), never used as a path. Memory: uploads are size-checked before their body is
 read; the decoded size is computed from the audio header before anything is decoded and admitted
-against a per-request and a total budget (held until the answer is sent); decoding streams in blocks.
+against a per-request budget; bodies and decoded audio together are admitted against a total budget
+held until the answer is sent; decoding streams in blocks, and multipart bodies are split without
+copies beyond the file part (:mod:`usam_toolkit.serve.multipart`).
 Time: every socket read has a timeout and a whole body has a deadline; at most ``max_connections``
 connections are served at once. Model calls are serialised with a lock; a client that disconnects
 while queued is dropped before the model runs, and costs one log line, never a traceback. Every
@@ -35,12 +37,12 @@ import socket
 import sys
 import threading
 import time
-from email.parser import BytesParser
-from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from .multipart import MultipartError, parse_form
 
 log = logging.getLogger("usam_toolkit.serve")
 
@@ -53,6 +55,9 @@ DRAIN_FACTOR = 8
 MIN_BODY_RATE = 64 * 1024
 # How often a request queued for the model (or for the memory budget) checks that its client is still there.
 POLL_SECONDS = 0.2
+# A body of n bytes is held at most twice while it is read and split (its chunks and their join, or
+# the body and its file part): what the memory budget reserves for it until the answer is sent.
+BODY_COPIES = 2
 MB = 1024 * 1024
 
 
@@ -113,8 +118,10 @@ class UsamServer(ThreadingHTTPServer):
         max_upload_mb: largest request body.
         max_decoded_mb: largest decoded size of one upload (from its header, see
             :attr:`~usam_toolkit.infer.audio_input.BytesInfo.decoded_bytes`).
-        max_total_decoded_mb: decoded audio of all requests in flight together; a request that does
-            not fit waits up to ``read_timeout`` seconds, then gets a 503.
+        max_total_mb: memory of all requests in flight together, held until each answer is sent:
+            bodies being read (``BODY_COPIES`` times their size) and decoded audio; a request that does
+            not fit waits up to ``read_timeout`` seconds, then gets a 503. At least
+            ``max_decoded_mb + BODY_COPIES * max_upload_mb``, so that any one admissible request fits.
         read_timeout: seconds any socket read may wait (request line, headers, body); also the base
             of a body's deadline (see ``MIN_BODY_RATE``).
         max_connections: connections served at once; the next one is answered 503 and closed.
@@ -123,14 +130,16 @@ class UsamServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], inference: Any, max_upload_mb: float = 20.0, *,
-                 max_decoded_mb: float = 256.0, max_total_decoded_mb: float = 512.0,
+                 max_decoded_mb: float = 256.0, max_total_mb: float = 512.0,
                  read_timeout: float = 30.0, max_connections: int = 16) -> None:
         from ..errors import ConfigError
         from ..infer.engine import drop_feature_cache
 
-        if max_total_decoded_mb < max_decoded_mb:
-            raise ConfigError(f"max_total_decoded_mb ({max_total_decoded_mb:g}) must be at least "
-                             f"max_decoded_mb ({max_decoded_mb:g})")
+        one_request = max_decoded_mb + BODY_COPIES * max_upload_mb
+        if max_total_mb < one_request:
+            raise ConfigError(f"--max-total-mb {max_total_mb:g} is less than one request may need: "
+                              f"--max-decoded-mb {max_decoded_mb:g} + {BODY_COPIES} x --max-upload-mb "
+                              f"{max_upload_mb:g} = {one_request:g}")
         if read_timeout <= 0 or max_connections < 1:
             raise ConfigError("read_timeout must be > 0 and max_connections >= 1")
         super().__init__(address, Handler)
@@ -139,7 +148,7 @@ class UsamServer(ThreadingHTTPServer):
         self.max_upload_mb = max_upload_mb
         self.max_decoded_bytes = int(max_decoded_mb * MB)
         self.max_decoded_mb = max_decoded_mb
-        self.budget = MemoryBudget(int(max_total_decoded_mb * MB))
+        self.budget = MemoryBudget(int(max_total_mb * MB))
         self.read_timeout = float(read_timeout)
         self.max_connections = int(max_connections)
         self._slots = threading.BoundedSemaphore(self.max_connections)
@@ -291,14 +300,23 @@ class Handler(BaseHTTPRequestHandler):
         if n > self.server.max_bytes:
             self.close_connection = True
             if n <= DRAIN_FACTOR * self.server.max_bytes:
-                left = n
-                while left > 0:
-                    chunk = self.rfile.read(min(left, 1 << 16))
-                    if not chunk:
-                        break
-                    left -= len(chunk)
+                self._drain(n)
             raise RequestProblem(413, self._too_large_message(n))
+        try:
+            self._reserve(BODY_COPIES * n, "to read an upload")
+        except RequestProblem:
+            self._drain(n)  # unread bytes would make closing a reset, and the client miss its 503
+            raise
         return self._read_exactly(n)
+
+    def _drain(self, n: int) -> None:
+        """Read and drop up to ``n`` body bytes (a refused body), so the answer reaches the client."""
+        left = n
+        while left > 0:
+            chunk = self.rfile.read1(min(left, 1 << 16))
+            if not chunk:
+                break
+            left -= len(chunk)
 
     def _read_exactly(self, n: int) -> bytes:
         """The whole body of ``n`` bytes, or a 400 when the client ends it early.
@@ -340,6 +358,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         path = urlparse(self.path).path
+        self._held = 0
         try:
             try:
                 if path != "/api/run":
@@ -366,6 +385,8 @@ class Handler(BaseHTTPRequestHandler):
                 self._error(500, f"internal error: {exc}")
             except ClientGone as gone:
                 self._went_away(gone)
+        finally:
+            self.server.budget.release(self._held)
 
     def _info(self) -> dict[str, Any]:
         inf = self.server.inference
@@ -385,20 +406,16 @@ class Handler(BaseHTTPRequestHandler):
         if not ctype.lower().startswith("multipart/form-data"):
             return body, query, query.get("filename")
         try:
-            msg = BytesParser(policy=HTTP).parsebytes(
-                f"Content-Type: {ctype}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1") + body
-            )
-        except Exception as exc:  # noqa: BLE001 - any parse failure is the client's malformed body
+            parts = parse_form(body, ctype)
+        except MultipartError as exc:
             raise RequestProblem(400, f"malformed multipart body: {exc}") from None
-        if not msg.is_multipart():
-            raise RequestProblem(400, "malformed multipart body (no parts; is the boundary right?)")
+        del body
         audio, name, fields = None, None, dict(query)
-        for part in msg.iter_parts():
-            key = part.get_param("name", header="content-disposition")
-            if key == "file":
-                audio, name = part.get_payload(decode=True) or b"", part.get_filename()
-            elif key:
-                fields[str(key)] = (part.get_payload(decode=True) or b"").decode("utf-8", "replace")
+        for part in parts:
+            if part.name == "file":
+                audio, name = part.content, part.filename
+            elif part.name:
+                fields[part.name] = part.content.decode("utf-8", "replace")
         if audio is None:
             raise RequestProblem(400, "the form has no 'file' field with the audio")
         return audio, fields, name
@@ -432,30 +449,38 @@ class Handler(BaseHTTPRequestHandler):
                 f"{label}: decoded_too_large: {info.frames} frames x {info.channels} channels at {info.sample_rate} Hz "
                 f"({info.seconds:.1f} s) would take {need / MB:.1f} MB to decode; this server accepts at most "
                 f"{srv.max_decoded_mb:g} MB per request (--max-decoded-mb)"))
-        self._wait_for(lambda: srv.budget.acquire(need, POLL_SECONDS), srv.read_timeout, lambda: RequestProblem(503, (
-            f"server busy: {srv.budget.used / MB:.1f} MB of decoded audio in flight, {need / MB:.1f} MB more would "
-            f"pass the limit of {srv.budget.total / MB:g} MB (--max-total-decoded-mb); retry later")))
+        self._reserve(need, "to decode an upload")
         try:
-            try:
-                clip = load_bytes(audio, label, info=info)
-            except InputProblem as p:
-                raise RequestProblem(415 if p.reason == "unsupported_type" else 422,
-                                     f"{label}: {p.reason}: {p.detail}") from None
-            del audio
-            self._wait_for(lambda: srv.lock.acquire(timeout=POLL_SECONDS), None)
-            try:
-                if self._client_gone():
-                    raise ClientGone("while queued for the model; its request was dropped unrun")
-                result = inf.engine.run([clip], Request(task, prompt, target))[0]
-            except UsamError as exc:  # e.g. a translation task with no target language anywhere
-                raise RequestProblem(400, str(exc)) from None
-            finally:
-                srv.lock.release()
+            clip = load_bytes(audio, label, info=info)
+        except InputProblem as p:
+            raise RequestProblem(415 if p.reason == "unsupported_type" else 422,
+                                 f"{label}: {p.reason}: {p.detail}") from None
+        del audio
+        self._wait_for(lambda: srv.lock.acquire(timeout=POLL_SECONDS), None)
+        try:
+            if self._client_gone():
+                raise ClientGone("while queued for the model; its request was dropped unrun")
+            result = inf.engine.run([clip], Request(task, prompt, target))[0]
+        except UsamError as exc:  # e.g. a translation task with no target language anywhere
+            raise RequestProblem(400, str(exc)) from None
         finally:
-            srv.budget.release(need)
+            srv.lock.release()
         out = result.to_dict()
         out["routing"] = result.routing_weights is not None
         return out
+
+    def _reserve(self, n: int, what: str) -> None:
+        """Take ``n`` bytes of the memory budget until the answer is sent (waiting up to read_timeout)."""
+        srv = self.server
+
+        def busy() -> RequestProblem:
+            self.close_connection = True
+            return RequestProblem(503, (
+                f"server busy: {srv.budget.used / MB:.1f} MB of request memory in use; {n / MB:.1f} MB more {what} "
+                f"would pass the limit of {srv.budget.total / MB:g} MB (--max-total-mb); retry later"))
+
+        self._wait_for(lambda: srv.budget.acquire(n, POLL_SECONDS), srv.read_timeout, busy)
+        self._held += n
 
     def _wait_for(self, try_once: Any, timeout: float | None, on_timeout: Any = None) -> None:
         """Call ``try_once`` (itself waiting up to ``POLL_SECONDS``) until it returns True; between tries,
@@ -473,7 +498,7 @@ def make_server(inference: Any, host: str = "127.0.0.1", port: int = 8000, max_u
     """A server for ``inference`` (:class:`usam_toolkit.api.UsamInference`); call ``serve_forever()``.
 
     ``port=0`` picks a free port (see ``server.server_address``); ``limits`` are the keyword arguments
-    of :class:`UsamServer` (``max_decoded_mb``, ``max_total_decoded_mb``, ``read_timeout``,
+    of :class:`UsamServer` (``max_decoded_mb``, ``max_total_mb``, ``read_timeout``,
     ``max_connections``).
     """
     return UsamServer((host, port), inference, max_upload_mb, **limits)

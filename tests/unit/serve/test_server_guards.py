@@ -156,7 +156,7 @@ def test_a_client_gone_while_queued_is_dropped_unrun_with_one_log_line(serve, ca
 def test_decoded_size_is_refused_from_the_header_alone(serve, monkeypatch) -> None:
     import usam_toolkit.infer.audio_input as ai
 
-    srv = serve(max_decoded_mb=16, max_total_decoded_mb=32)
+    srv = serve(max_decoded_mb=16, max_total_mb=64)
     buf = io.BytesIO()
     with sf.SoundFile(buf, "w", samplerate=192_000, channels=8, format="FLAC", subtype="PCM_16") as f:
         for _ in range(12):
@@ -173,14 +173,17 @@ def test_decoded_size_is_refused_from_the_header_alone(serve, monkeypatch) -> No
     assert srv.inference.engine.calls == 0 and srv.budget.used == 0
 
 
-def test_a_full_decoded_budget_is_a_503_then_frees(serve) -> None:
-    srv = serve(max_decoded_mb=1, max_total_decoded_mb=1, read_timeout=0.5)
-    assert srv.budget.acquire(srv.budget.total, 0)  # audio of other requests fills the budget
-    status, answer, headers = _post(srv, _wav())
+def test_a_full_memory_budget_is_a_503_then_frees(serve) -> None:
+    srv = serve(max_upload_mb=0.25, max_decoded_mb=1, max_total_mb=1.5, read_timeout=0.5)
+    assert srv.budget.acquire(srv.budget.total, 0)  # other requests hold all of it
+    wav = _wav(2.0)  # 64,044 bytes, reserved twice while read: 0.12 MB
+    status, answer, headers = _post(srv, wav)
     assert status == 503 and headers["Retry-After"] == "1"
-    assert answer["error"].startswith("server busy: 1.0 MB of decoded audio in flight")
+    assert answer["error"] == ("server busy: 1.5 MB of request memory in use; 0.1 MB more to read an upload would "
+                               "pass the limit of 1.5 MB (--max-total-mb); retry later")
     srv.budget.release(srv.budget.total)
-    assert _post(srv, _wav())[0] == 200
+    assert _post(srv, wav)[0] == 200
+    assert srv.budget.used == 0
 
 
 def test_connections_past_the_limit_are_refused_with_503(serve) -> None:
@@ -204,11 +207,12 @@ def test_connections_past_the_limit_are_refused_with_503(serve) -> None:
     assert _wait_until(served)
 
 
-def test_a_total_budget_below_the_per_request_one_is_a_config_error() -> None:
+def test_a_total_budget_below_one_request_is_a_config_error() -> None:
     from usam_toolkit.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="max_total_decoded_mb .8. must be at least max_decoded_mb .16."):
-        make_server(_Stand_in(), "127.0.0.1", 0, max_decoded_mb=16, max_total_decoded_mb=8)
+    with pytest.raises(ConfigError, match=r"--max-total-mb 50 is less than one request may need: "
+                                          r"--max-decoded-mb 16 \+ 2 x --max-upload-mb 20 = 56"):
+        make_server(_Stand_in(), "127.0.0.1", 0, max_upload_mb=20, max_decoded_mb=16, max_total_mb=50)
 
 
 def test_serving_unwraps_the_feature_cache(tmp_path) -> None:
