@@ -1,6 +1,7 @@
 """``usam serve`` (a real process, the tiny smoke model) against hostile clients on 127.0.0.1, with good
-clients in parallel: a short body, a stalled upload, a silent connection, a FLAC that would decode to
-hundreds of MB, one whose header lies, an oversized body, garbage, clients that vanish mid-request.
+clients in parallel: a short body, a stalled upload, a silent connection, headers trickled line by
+line, a FLAC that would decode to hundreds of MB, one whose header lies, an oversized body, garbage,
+clients that vanish mid-request.
 
 Asserts every status, that every good client is answered, that nothing is written anywhere the
 server could write (checkpoint, corpus, the recipe's feature cache, HOME, TMPDIR, caches), that its
@@ -114,6 +115,25 @@ class _Server:
             return out.decode("latin-1"), time.monotonic() - start
 
 
+def _trickle_headers(host: str, port: int, seconds: float = 6.0) -> float | None:
+    """Send a header line every 0.3 s (each well inside the read timeout); when was the connection closed?"""
+    with socket.create_connection((host, port), timeout=30) as s:
+        s.sendall(b"POST /api/run HTTP/1.1\r\n")
+        start = time.monotonic()
+        k = 0
+        while time.monotonic() - start < seconds:
+            try:
+                s.sendall(f"X-Slow-{k}: 1\r\n".encode())
+                s.settimeout(0.3)
+                if s.recv(1) == b"":
+                    return time.monotonic() - start
+            except TimeoutError:
+                k += 1
+            except OSError:
+                return time.monotonic() - start
+        return None
+
+
 def _head(length: int, query: str = "?task=aac") -> bytes:
     return (f"POST /api/run{query} HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
             f"Content-Length: {length}\r\n\r\n").encode()
@@ -175,6 +195,7 @@ def test_hostile_clients_beside_good_ones(checkpoint: Path, rel_world: Path, tmp
             "short body": lambda: srv.raw(_head(len(wav)) + wav[:500], half_close=True),
             "stalled upload": lambda: srv.raw(_head(len(wav)) + wav[:500]),
             "silent connection": lambda: srv.raw(b""),
+            "trickled headers": lambda: _trickle_headers(srv.host, srv.port),
             "decodes to 184 MB": lambda: srv.post(huge_flac),
             "header claims 50 min": lambda: srv.post(lying),
             "8-channel 192 kHz silence, 2 s": lambda: srv.post(_silent_flac(2)),
@@ -199,6 +220,8 @@ def test_hostile_clients_beside_good_ones(checkpoint: Path, rel_world: Path, tmp
         assert text.startswith("HTTP/1.1 408") and waited < READ_TIMEOUT + 3
         text, waited = bad_answers["silent connection"]
         assert text == "" and waited < READ_TIMEOUT + 3
+        closed_after = bad_answers["trickled headers"]
+        assert closed_after is not None and closed_after < READ_TIMEOUT + 3
         status, answer = bad_answers["decodes to 184 MB"]
         assert status == 413 and "decoded_too_large: 5760000 frames x 8 channels at 192000 Hz" in answer["error"]
         status, answer = bad_answers["header claims 50 min"]

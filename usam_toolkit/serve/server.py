@@ -21,8 +21,9 @@ read; the decoded size is computed from the audio header before anything is deco
 against a per-request budget; bodies and decoded audio together are admitted against a total budget
 held until the answer is sent; decoding streams in blocks, and multipart bodies are split without
 copies beyond the file part (:mod:`usam_toolkit.serve.multipart`).
-Time: every socket read has a timeout and a whole body has a deadline; at most ``max_connections``
-connections are served at once. Model calls are serialised with a lock; a client that disconnects
+Time: every socket read has a timeout, the request line and headers together have a deadline (a
+watchdog closes late ones), and a whole body has a deadline; at most ``max_connections`` connections
+are served at once. Model calls are serialised with a lock; a client that disconnects
 while queued is dropped before the model runs, and costs one log line, never a traceback. Every
 request error is answered and the server keeps running.
 """
@@ -153,8 +154,46 @@ class UsamServer(ThreadingHTTPServer):
         self.max_connections = int(max_connections)
         self._slots = threading.BoundedSemaphore(self.max_connections)
         self.lock = threading.Lock()
+        # Per-read timeouts alone let a client trickle a header line every few seconds for ever; the
+        # watchdog closes connections whose request line and headers take longer than read_timeout.
+        self._head_deadlines: dict[Any, float] = {}
+        self._head_lock = threading.Lock()
+        self._closing = threading.Event()
+        threading.Thread(target=self._watchdog, name="usam-serve-watchdog", daemon=True).start()
         if drop_feature_cache(getattr(inference, "model", None)):
             log.info("serving without the recipe's feature cache: uploads are never written to disk")
+
+    # ------------------------------------------------------------------ header deadlines
+    def watch_head(self, handler: Any) -> None:
+        with self._head_lock:
+            self._head_deadlines[handler] = time.monotonic() + self.read_timeout
+
+    def unwatch_head(self, handler: Any) -> bool:
+        """Stop watching ``handler``; False when the watchdog already cut it off (its head then is
+        whatever had arrived, and the request must not be served)."""
+        with self._head_lock:
+            self._head_deadlines.pop(handler, None)
+            return not getattr(handler, "cut_off", False)
+
+    def _watchdog(self) -> None:
+        while not self._closing.wait(min(0.25, self.read_timeout / 4)):
+            now = time.monotonic()
+            with self._head_lock:
+                late = [h for h, deadline in self._head_deadlines.items() if deadline < now]
+                for h in late:
+                    del self._head_deadlines[h]
+                    h.cut_off = True
+            for h in late:
+                log.info("%s closed: no complete request line and headers within %g s",
+                         h.client_address[0], self.read_timeout)
+                try:
+                    h.connection.shutdown(socket.SHUT_RDWR)  # its blocked read returns at once
+                except OSError:
+                    pass
+
+    def server_close(self) -> None:
+        self._closing.set()
+        super().server_close()
 
     # ------------------------------------------------------------------ connection limits
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -212,6 +251,13 @@ class Handler(BaseHTTPRequestHandler):
         self._deferred_log: tuple[Any, Any] | None = None
         self._deferring = False
         super().setup()
+
+    def handle_one_request(self) -> None:
+        self.server.watch_head(self)  # until do_GET/do_POST start: the head is complete
+        try:
+            super().handle_one_request()
+        finally:
+            self.server.unwatch_head(self)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.info("%s %s", self.address_string(), format % args)
@@ -339,6 +385,9 @@ class Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ routes
     def do_GET(self) -> None:
+        if not self.server.unwatch_head(self):
+            self.close_connection = True
+            return
         path = urlparse(self.path).path
         try:
             try:
@@ -357,6 +406,9 @@ class Handler(BaseHTTPRequestHandler):
             self._went_away(gone)
 
     def do_POST(self) -> None:
+        if not self.server.unwatch_head(self):
+            self.close_connection = True
+            return
         path = urlparse(self.path).path
         self._held = 0
         try:

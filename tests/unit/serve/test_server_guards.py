@@ -133,6 +133,31 @@ def test_a_silent_connection_is_closed_after_the_read_timeout(serve) -> None:
         assert 0.4 < time.monotonic() - start < 3.0
 
 
+def test_headers_trickled_line_by_line_are_cut_off_at_the_read_timeout(serve) -> None:
+    srv = serve(read_timeout=1.0)
+    with socket.create_connection(srv.server_address[:2], timeout=10) as s:
+        s.sendall(b"POST /api/run HTTP/1.1\r\n")
+        start = time.monotonic()
+        closed_after = None
+        for k in range(30):  # each line well inside the per-read timeout, 6 s in all
+            try:
+                s.sendall(f"X-Slow-{k}: 1\r\n".encode())
+            except OSError:
+                closed_after = time.monotonic() - start
+                break
+            time.sleep(0.2)
+            s.setblocking(False)
+            try:
+                if s.recv(1) == b"":
+                    closed_after = time.monotonic() - start
+                    break
+            except BlockingIOError:
+                pass
+            finally:
+                s.setblocking(True)
+    assert closed_after is not None and closed_after < 2.5
+
+
 def test_a_client_gone_while_queued_is_dropped_unrun_with_one_log_line(serve, caplog) -> None:
     caplog.set_level(logging.INFO, logger="usam_toolkit.serve")
     srv = serve()
@@ -150,7 +175,7 @@ def test_a_client_gone_while_queued_is_dropped_unrun_with_one_log_line(serve, ca
     assert len(lines) == 1, caplog.text
     assert "client went away while queued for the model; its request was dropped unrun" in lines[0].getMessage()
     assert lines[0].exc_info is None and " 500 " not in caplog.text and "Traceback" not in caplog.text
-    assert srv.budget.used == 0  # its decoded audio was given back
+    assert _wait_until(lambda: srv.budget.used == 0)  # its reservations were given back
 
 
 def test_decoded_size_is_refused_from_the_header_alone(serve, monkeypatch) -> None:
@@ -170,7 +195,8 @@ def test_decoded_size_is_refused_from_the_header_alone(serve, monkeypatch) -> No
     assert answer["error"] == (
         "upload: decoded_too_large: 2304000 frames x 8 channels at 192000 Hz (12.0 s) would take 16.4 MB to "
         "decode; this server accepts at most 16 MB per request (--max-decoded-mb)")
-    assert srv.inference.engine.calls == 0 and srv.budget.used == 0
+    assert srv.inference.engine.calls == 0
+    assert _wait_until(lambda: srv.budget.used == 0)  # given back once the answer is sent
 
 
 def test_a_full_memory_budget_is_a_503_then_frees(serve) -> None:
@@ -183,7 +209,7 @@ def test_a_full_memory_budget_is_a_503_then_frees(serve) -> None:
                                "pass the limit of 1.5 MB (--max-total-mb); retry later")
     srv.budget.release(srv.budget.total)
     assert _post(srv, wav)[0] == 200
-    assert srv.budget.used == 0
+    assert _wait_until(lambda: srv.budget.used == 0)
 
 
 def test_connections_past_the_limit_are_refused_with_503(serve) -> None:
