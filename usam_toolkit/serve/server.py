@@ -21,15 +21,15 @@ read; the decoded size is computed from the audio header before anything is deco
 against a per-request budget; bodies and decoded audio together are admitted against a total budget
 held until the answer is sent; decoding streams in blocks, and multipart bodies are split without
 copies beyond the file part (:mod:`usam_toolkit.serve.multipart`).
-Time: every socket read has a timeout, the request line and headers together have a deadline (a
-watchdog closes late ones), and a whole body has a deadline; at most ``max_connections`` connections
-are served at once. Model calls are serialised with a lock; a client that disconnects
+Time: every socket read has a timeout, and the request line with its headers, and then the body, each
+have a deadline (:class:`_DeadlineReader`); at most ``max_connections`` connections are served at once. Model calls are serialised with a lock; a client that disconnects
 while queued is dropped before the model runs, and costs one log line, never a traceback. Every
 request error is answered and the server keeps running.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
@@ -110,6 +110,36 @@ def safe_label(filename: str | None) -> str:
     return label or "upload"
 
 
+class _DeadlineReader(io.RawIOBase):
+    """The handler's socket as a raw stream whose reads stop at ``handler.read_deadline``.
+
+    Each receive waits at most ``read_timeout`` and never past the deadline; once the deadline has
+    passed, bytes that already arrived are still taken (the server, not the client, was late) but
+    nothing more is waited for. Reads always leave the socket's timeout at ``read_timeout`` for the
+    writes.
+    """
+
+    def __init__(self, handler: Any) -> None:
+        super().__init__()
+        self._handler = handler
+        self._sock = handler.connection
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        per_read = self._handler.server.read_timeout
+        deadline = self._handler.read_deadline
+        wait = per_read if deadline is None else min(per_read, deadline - time.monotonic())
+        try:
+            self._sock.settimeout(max(0.0, wait))
+            return self._sock.recv_into(buffer)
+        except BlockingIOError:  # past the deadline and nothing waiting
+            raise TimeoutError("request not complete before its deadline") from None
+        finally:
+            self._sock.settimeout(per_read)
+
+
 class UsamServer(ThreadingHTTPServer):
     """The HTTP server holding the loaded model (:class:`usam_toolkit.api.UsamInference`).
 
@@ -129,6 +159,10 @@ class UsamServer(ThreadingHTTPServer):
     """
 
     daemon_threads = True
+    # socketserver's default backlog of 5 overflows when a burst of clients connects while the accept
+    # loop waits for the GIL, and the kernel then resets some of them; the cap on connections served
+    # at once is max_connections, not this.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], inference: Any, max_upload_mb: float = 20.0, *,
                  max_decoded_mb: float = 256.0, max_total_mb: float = 512.0,
@@ -154,46 +188,8 @@ class UsamServer(ThreadingHTTPServer):
         self.max_connections = int(max_connections)
         self._slots = threading.BoundedSemaphore(self.max_connections)
         self.lock = threading.Lock()
-        # Per-read timeouts alone let a client trickle a header line every few seconds for ever; the
-        # watchdog closes connections whose request line and headers take longer than read_timeout.
-        self._head_deadlines: dict[Any, float] = {}
-        self._head_lock = threading.Lock()
-        self._closing = threading.Event()
-        threading.Thread(target=self._watchdog, name="usam-serve-watchdog", daemon=True).start()
         if drop_feature_cache(getattr(inference, "model", None)):
             log.info("serving without the recipe's feature cache: uploads are never written to disk")
-
-    # ------------------------------------------------------------------ header deadlines
-    def watch_head(self, handler: Any) -> None:
-        with self._head_lock:
-            self._head_deadlines[handler] = time.monotonic() + self.read_timeout
-
-    def unwatch_head(self, handler: Any) -> bool:
-        """Stop watching ``handler``; False when the watchdog already cut it off (its head then is
-        whatever had arrived, and the request must not be served)."""
-        with self._head_lock:
-            self._head_deadlines.pop(handler, None)
-            return not getattr(handler, "cut_off", False)
-
-    def _watchdog(self) -> None:
-        while not self._closing.wait(min(0.25, self.read_timeout / 4)):
-            now = time.monotonic()
-            with self._head_lock:
-                late = [h for h, deadline in self._head_deadlines.items() if deadline < now]
-                for h in late:
-                    del self._head_deadlines[h]
-                    h.cut_off = True
-            for h in late:
-                log.info("%s closed: no complete request line and headers within %g s",
-                         h.client_address[0], self.read_timeout)
-                try:
-                    h.connection.shutdown(socket.SHUT_RDWR)  # its blocked read returns at once
-                except OSError:
-                    pass
-
-    def server_close(self) -> None:
-        self._closing.set()
-        super().server_close()
 
     # ------------------------------------------------------------------ connection limits
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -250,14 +246,16 @@ class Handler(BaseHTTPRequestHandler):
         self.timeout = self.server.read_timeout  # StreamRequestHandler.setup applies it to the socket
         self._deferred_log: tuple[Any, Any] | None = None
         self._deferring = False
+        self.read_deadline: float | None = None
         super().setup()
+        self.rfile = io.BufferedReader(_DeadlineReader(self))
 
     def handle_one_request(self) -> None:
-        self.server.watch_head(self)  # until do_GET/do_POST start: the head is complete
-        try:
-            super().handle_one_request()
-        finally:
-            self.server.unwatch_head(self)
+        # The request line and headers must all arrive within read_timeout (the body gets its own
+        # deadline in _read_exactly): per-read timeouts alone let a client trickle one header line
+        # every few seconds and hold its connection for ever.
+        self.read_deadline = time.monotonic() + self.server.read_timeout
+        super().handle_one_request()
 
     def log_message(self, format: str, *args: Any) -> None:
         log.info("%s %s", self.address_string(), format % args)
@@ -357,12 +355,17 @@ class Handler(BaseHTTPRequestHandler):
 
     def _drain(self, n: int) -> None:
         """Read and drop up to ``n`` body bytes (a refused body), so the answer reaches the client."""
+        self.read_deadline = time.monotonic() + self.server.read_timeout + n / MIN_BODY_RATE
         left = n
-        while left > 0:
-            chunk = self.rfile.read1(min(left, 1 << 16))
-            if not chunk:
-                break
-            left -= len(chunk)
+        try:
+            while left > 0:
+                chunk = self.rfile.read1(min(left, 1 << 16))
+                if not chunk:
+                    break
+                left -= len(chunk)
+        except TimeoutError:
+            pass  # the refusal is sent anyway, and the connection closed after it
+        self.read_deadline = None
 
     def _read_exactly(self, n: int) -> bytes:
         """The whole body of ``n`` bytes, or a 400 when the client ends it early.
@@ -370,24 +373,21 @@ class Handler(BaseHTTPRequestHandler):
         Raises:
             TimeoutError: a read waited ``read_timeout`` seconds, or the body missed its deadline.
         """
-        deadline = time.monotonic() + self.server.read_timeout + n / MIN_BODY_RATE
+        self.read_deadline = time.monotonic() + self.server.read_timeout + n / MIN_BODY_RATE
         chunks, got = [], 0
         while got < n:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"body not complete after {self.server.read_timeout + n / MIN_BODY_RATE:.0f} s")
             chunk = self.rfile.read1(min(n - got, 1 << 16))
             if not chunk:
                 self.close_connection = True
                 raise RequestProblem(400, f"the body ended after {got} of the {n} bytes its Content-Length announced")
             chunks.append(chunk)
             got += len(chunk)
+        self.read_deadline = None
         return b"".join(chunks)
 
     # ------------------------------------------------------------------ routes
     def do_GET(self) -> None:
-        if not self.server.unwatch_head(self):
-            self.close_connection = True
-            return
+        self.read_deadline = None
         path = urlparse(self.path).path
         try:
             try:
@@ -406,9 +406,7 @@ class Handler(BaseHTTPRequestHandler):
             self._went_away(gone)
 
     def do_POST(self) -> None:
-        if not self.server.unwatch_head(self):
-            self.close_connection = True
-            return
+        self.read_deadline = None
         path = urlparse(self.path).path
         self._held = 0
         try:
