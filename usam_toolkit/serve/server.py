@@ -476,6 +476,8 @@ class Handler(BaseHTTPRequestHandler):
         from ..infer.engine import Request
 
         audio, fields, filename = self._fields()
+        if self._client_gone():  # a client that sends and leaves must not cost a decode or a slot
+            raise ClientGone("right after sending; its request was dropped unrun")
         inf = self.server.inference
         prompt = (fields.get("prompt") or "").strip() or None
         task = (fields.get("task") or "").strip() or inf.tasks[0]

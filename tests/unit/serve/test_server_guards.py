@@ -158,6 +158,13 @@ def test_headers_trickled_line_by_line_are_cut_off_at_the_read_timeout(serve) ->
     assert closed_after is not None and closed_after < 2.5
 
 
+def _one_dropped_line(caplog, when: str) -> None:
+    lines = [r for r in caplog.records if r.name == "usam_toolkit.serve"]
+    assert len(lines) == 1, caplog.text
+    assert f"client went away {when}; its request was dropped unrun" in lines[0].getMessage()
+    assert lines[0].exc_info is None and " 500 " not in caplog.text and "Traceback" not in caplog.text
+
+
 def test_a_client_gone_while_queued_is_dropped_unrun_with_one_log_line(serve, caplog) -> None:
     caplog.set_level(logging.INFO, logger="usam_toolkit.serve")
     srv = serve()
@@ -166,16 +173,36 @@ def test_a_client_gone_while_queued_is_dropped_unrun_with_one_log_line(serve, ca
     try:
         with socket.create_connection(srv.server_address[:2], timeout=10) as s:
             s.sendall(_head(srv, wav, len(wav)))
+            # Decoded and waiting for the model (its budget is taken just before): now leave.
+            assert _wait_until(lambda: srv.budget.used > 2 * len(wav))
         assert _wait_until(lambda: "went away" in caplog.text)
     finally:
         srv.lock.release()
     time.sleep(0.3)
     assert srv.inference.engine.calls == 0
-    lines = [r for r in caplog.records if r.name == "usam_toolkit.serve"]
-    assert len(lines) == 1, caplog.text
-    assert "client went away while queued for the model; its request was dropped unrun" in lines[0].getMessage()
-    assert lines[0].exc_info is None and " 500 " not in caplog.text and "Traceback" not in caplog.text
+    _one_dropped_line(caplog, "while queued for the model")
     assert _wait_until(lambda: srv.budget.used == 0)  # its reservations were given back
+
+
+def test_a_client_that_sends_and_leaves_costs_no_decode(serve, caplog, monkeypatch) -> None:
+    import usam_toolkit.infer.audio_input as ai
+
+    caplog.set_level(logging.INFO, logger="usam_toolkit.serve")
+    srv = serve()
+    decoded = []
+    real_load = ai.load_bytes
+    monkeypatch.setattr(ai, "load_bytes", lambda *a, **k: decoded.append(1) or real_load(*a, **k))
+    wav = _wav()
+    srv.lock.acquire()  # had the leaving gone unnoticed before decoding, the queue would still catch it
+    try:
+        with socket.create_connection(srv.server_address[:2], timeout=10) as s:
+            s.sendall(_head(srv, wav, len(wav)))
+        assert _wait_until(lambda: "went away" in caplog.text)
+    finally:
+        srv.lock.release()
+    time.sleep(0.3)
+    assert decoded == [] and srv.inference.engine.calls == 0
+    _one_dropped_line(caplog, "right after sending")
 
 
 def test_decoded_size_is_refused_from_the_header_alone(serve, monkeypatch) -> None:
