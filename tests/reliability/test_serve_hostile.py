@@ -6,7 +6,7 @@ clients that vanish mid-request.
 Asserts every status, that every good client is answered, that nothing is written anywhere the
 server could write (checkpoint, corpus, the recipe's feature cache, HOME, TMPDIR, caches), that its
 peak RSS stays bounded, that its threads come back, and that its log holds no traceback and no 500.
-Bounded: about 40 connections, one process, a few seconds after start-up.
+Bounded: about 30 connections, one process, a few seconds after start-up.
 """
 
 from __future__ import annotations
