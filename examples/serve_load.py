@@ -90,7 +90,8 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--requests", type=int, default=5, help="requests per client")
     ap.add_argument("--task", default="aac")
-    ap.add_argument("--hostile", action="store_true", help="hostile clients send meanwhile (one thread per case)")
+    ap.add_argument("--hostile", action="store_true",
+                    help="hostile clients send meanwhile (one thread per case)")
     args, serve_args = ap.parse_known_args()
     serve_args = [a for a in serve_args if a != "--"]
 
@@ -100,7 +101,8 @@ def main() -> None:
 
         checkpoint = str(smoke_checkpoint(Path(tempfile.mkdtemp(prefix="usam-serve-load-")), steps=1))
         serve_args = [*serve_args, "evaluate.max_new_tokens=2"]
-    cmd = [sys.executable, "-m", "usam_toolkit", "serve", "--checkpoint", checkpoint, "--port", "0", *serve_args]
+    cmd = [sys.executable, "-m", "usam_toolkit", "serve", "--checkpoint", checkpoint, "--port", "0",
+           *serve_args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         m = re.search(r"at http://([\d.]+):(\d+)/", proc.stdout.readline())

@@ -17,10 +17,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--max-upload-mb", type=float, default=20.0, help="largest accepted upload (default 20 MB)")
     p.add_argument("--max-decoded-mb", type=float, default=256.0,
                    help="largest decoded size of one upload, computed from its header before decoding "
-                        "(5 bytes per frame plus a 4 MB block; default 256 MB: about 48 min at 16 kHz, 16 min at 48 kHz)")
+                        "(5 bytes per frame plus a 4 MB block; default 256 MB: about 48 min at 16 kHz, "
+                        "16 min at 48 kHz)")
     p.add_argument("--max-total-mb", type=float, default=512.0,
                    help="memory of all requests in flight together: bodies being read (twice their size) and "
-                        "decoded audio; beyond it requests wait up to --read-timeout, then get a 503 (default 512 MB)")
+                        "decoded audio; beyond it requests wait up to --read-timeout, then get a 503 "
+                        "(default 512 MB)")
     p.add_argument("--read-timeout", type=float, default=30.0,
                    help="seconds a connection may stay silent (request line, headers, body) before it is "
                         "closed; a body must also arrive within this plus 1 s per 64 KB (default 30)")

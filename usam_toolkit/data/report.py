@@ -131,7 +131,8 @@ class BadSampleReport:
         lines = {(b.manifest, b.line): b.reason for b in rows}
         reasons = Counter(lines.values())
         by_reason = ", ".join(f"{r}={n}" for r, n in sorted(reasons.items()))
-        return f"skipped {len(lines)} manifest line{'s' if len(lines) != 1 else ''} ({by_reason}); each is listed in {path}"
+        plural = "s" if len(lines) != 1 else ""
+        return f"skipped {len(lines)} manifest line{plural} ({by_reason}); each is listed in {path}"
 
 
 def _keys(text: str) -> set[tuple[str, int]]:

@@ -149,7 +149,8 @@ def probe_bytes(data: bytes, name: str, limits: AudioLimits | None = None) -> By
         info = sf.info(_Upload(data, name))
     except Exception as exc:  # noqa: BLE001 - libsndfile raises several types for content it does not know
         raise InputProblem(
-            name, "unsupported_type", f"not audio libsndfile can decode ({exc}); valid: wav, flac, ogg, mp3 ..."
+            name, "unsupported_type",
+            f"not audio libsndfile can decode ({exc}); valid: wav, flac, ogg, mp3 ...",
         ) from None
     if info.channels < 1:
         raise InputProblem(name, "unsupported_type", f"the header declares {info.channels} channels")
@@ -165,7 +166,8 @@ def probe_bytes(data: bytes, name: str, limits: AudioLimits | None = None) -> By
     return out
 
 
-def load_bytes(data: bytes, name: str, limits: AudioLimits | None = None, info: BytesInfo | None = None) -> AudioInput:
+def load_bytes(data: bytes, name: str, limits: AudioLimits | None = None,
+               info: BytesInfo | None = None) -> AudioInput:
     """Decode audio held in memory (an upload) to mono; soundfile sniffs the format from the content.
 
     The header is read first (:func:`probe_bytes`, or ``info`` when the caller already did), so a small
@@ -195,8 +197,8 @@ def load_bytes(data: bytes, name: str, limits: AudioLimits | None = None, info: 
                 if got + n > info.capacity:
                     raise InputProblem(
                         name, "header_mismatch",
-                        f"decodes to more than the {info.frames} frames its header declares; valid: a complete, "
-                        "consistent file",
+                        f"decodes to more than the {info.frames} frames its header declares; "
+                        "valid: a complete, consistent file",
                     )
                 np.mean(part, axis=1, out=mono[got:got + n])
                 got += n
@@ -204,7 +206,8 @@ def load_bytes(data: bytes, name: str, limits: AudioLimits | None = None, info: 
         raise
     except Exception as exc:  # noqa: BLE001 - libsndfile raises several types for content it cannot decode
         raise InputProblem(
-            name, "unreadable", f"decoding failed after {got / info.sample_rate:.2f} s ({exc}); valid: a complete file"
+            name, "unreadable",
+            f"decoding failed after {got / info.sample_rate:.2f} s ({exc}); valid: a complete file",
         ) from None
     return from_array(mono[:got], info.sample_rate, name, limits=limits)
 

@@ -22,9 +22,10 @@ against a per-request budget; bodies and decoded audio together are admitted aga
 held until the answer is sent; decoding streams in blocks, and multipart bodies are split without
 copies beyond the file part (:mod:`usam_toolkit.serve.multipart`).
 Time: every socket read has a timeout, and the request line with its headers, and then the body, each
-have a deadline (:class:`_DeadlineReader`); at most ``max_connections`` connections are served at once. Model calls are serialised with a lock; a client that disconnects
-while queued is dropped before the model runs, and costs one log line, never a traceback. Every
-request error is answered and the server keeps running.
+have a deadline (:class:`_DeadlineReader`); at most ``max_connections`` connections are served at once.
+Model calls are serialised with a lock; a client that disconnects after sending or while queued is
+dropped before its audio is decoded or the model runs, and costs one log line, never a traceback.
+Every request error is answered and the server keeps running.
 """
 
 from __future__ import annotations
@@ -209,8 +210,8 @@ class UsamServer(ThreadingHTTPServer):
             self._slots.release()
 
     def _refuse_busy(self, request: Any, client_address: Any) -> None:
-        body = json.dumps({"error": f"server busy: {self.max_connections} connections already open; retry later",
-                           "status": 503}).encode()
+        message = f"server busy: {self.max_connections} connections already open; retry later"
+        body = json.dumps({"error": message, "status": 503}).encode()
         head = (f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n").encode()
         try:
@@ -302,8 +303,9 @@ class Handler(BaseHTTPRequestHandler):
         """
         sock = self.connection
         try:
-            readable, _, _ = select.select([sock], [], [], 0)
-            if not readable:
+            poller = select.poll()  # not select.select: it fails on descriptors above 1023
+            poller.register(sock, select.POLLIN)
+            if not poller.poll(0):
                 return False
             return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
         except (BlockingIOError, InterruptedError):
@@ -379,7 +381,8 @@ class Handler(BaseHTTPRequestHandler):
             chunk = self.rfile.read1(min(n - got, 1 << 16))
             if not chunk:
                 self.close_connection = True
-                raise RequestProblem(400, f"the body ended after {got} of the {n} bytes its Content-Length announced")
+                raise RequestProblem(
+                    400, f"the body ended after {got} of the {n} bytes its Content-Length announced")
             chunks.append(chunk)
             got += len(chunk)
         self.read_deadline = None
@@ -498,8 +501,9 @@ class Handler(BaseHTTPRequestHandler):
         need = info.decoded_bytes
         if need > srv.max_decoded_bytes:
             raise RequestProblem(413, (
-                f"{label}: decoded_too_large: {info.frames} frames x {info.channels} channels at {info.sample_rate} Hz "
-                f"({info.seconds:.1f} s) would take {need / MB:.1f} MB to decode; this server accepts at most "
+                f"{label}: decoded_too_large: {info.frames} frames x {info.channels} channels at "
+                f"{info.sample_rate} Hz ({info.seconds:.1f} s) would take {need / MB:.1f} MB to decode; "
+                "this server accepts at most "
                 f"{srv.max_decoded_mb:g} MB per request (--max-decoded-mb)"))
         self._reserve(need, "to decode an upload")
         try:
@@ -528,8 +532,8 @@ class Handler(BaseHTTPRequestHandler):
         def busy() -> RequestProblem:
             self.close_connection = True
             return RequestProblem(503, (
-                f"server busy: {srv.budget.used / MB:.1f} MB of request memory in use; {n / MB:.1f} MB more {what} "
-                f"would pass the limit of {srv.budget.total / MB:g} MB (--max-total-mb); retry later"))
+                f"server busy: {srv.budget.used / MB:.1f} MB of request memory in use; {n / MB:.1f} MB more "
+                f"{what} would pass the limit of {srv.budget.total / MB:g} MB (--max-total-mb); retry later"))
 
         self._wait_for(lambda: srv.budget.acquire(n, POLL_SECONDS), srv.read_timeout, busy)
         self._held += n

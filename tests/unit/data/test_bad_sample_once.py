@@ -94,7 +94,8 @@ def test_a_directory_given_as_audio_is_called_one(tmp_path: Path, write_jsonl) -
     m = write_jsonl(tmp_path / "m.jsonl", [{"id": "d", "audio": "clips", "task": "asr", "target": "x"}])
     with pytest.raises(DataError) as err:
         validate_manifests([m], progress=False)
-    assert f"not_a_file: audio path {tmp_path / 'clips'} is a directory (valid: an audio file)" in str(err.value)
+    expected = f"not_a_file: audio path {tmp_path / 'clips'} is a directory (valid: an audio file)"
+    assert expected in str(err.value)
     assert "does not exist" not in str(err.value)
 
 

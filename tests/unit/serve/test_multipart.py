@@ -20,8 +20,8 @@ def _form(*parts: bytes, preamble: bytes = b"", epilogue: bytes = b"") -> bytes:
 def test_fields_file_and_file_name() -> None:
     audio = b"RIFF\r\n--Xy not the boundary\r\n\r\n\x00\xff"
     body = _form(b'Content-Disposition: form-data; name="task"\r\n\r\naac',
-                 b'Content-Disposition: form-data; name="file"; filename="a b.wav"\r\nContent-Type: audio/wav\r\n\r\n'
-                 + audio,
+                 b'Content-Disposition: form-data; name="file"; filename="a b.wav"\r\n'
+                 b"Content-Type: audio/wav\r\n\r\n" + audio,
                  b'Content-Disposition: form-data; name="prompt"\r\n\r\n',
                  preamble=b"ignored preamble\r\n", epilogue=b"ignored epilogue")
     parts = parse_form(body, CTYPE)

@@ -32,7 +32,8 @@ class _CountingEngine:
     def run(self, clips: Any, request: Any, generation: Any = None) -> list[Result]:
         self.calls += 1
         c = clips[0]
-        return [Result(c.name, request.task, f"{c.seconds:.2f} s", [WindowResult(0.0, c.seconds, "x")], c.seconds)]
+        windows = [WindowResult(0.0, c.seconds, "x")]
+        return [Result(c.name, request.task, f"{c.seconds:.2f} s", windows, c.seconds)]
 
 
 class _Stand_in:
@@ -232,8 +233,8 @@ def test_a_full_memory_budget_is_a_503_then_frees(serve) -> None:
     wav = _wav(2.0)  # 64,044 bytes, reserved twice while read: 0.12 MB
     status, answer, headers = _post(srv, wav)
     assert status == 503 and headers["Retry-After"] == "1"
-    assert answer["error"] == ("server busy: 1.5 MB of request memory in use; 0.1 MB more to read an upload would "
-                               "pass the limit of 1.5 MB (--max-total-mb); retry later")
+    assert answer["error"] == ("server busy: 1.5 MB of request memory in use; 0.1 MB more to read an upload "
+                               "would pass the limit of 1.5 MB (--max-total-mb); retry later")
     srv.budget.release(srv.budget.total)
     assert _post(srv, wav)[0] == 200
     assert _wait_until(lambda: srv.budget.used == 0)
@@ -275,8 +276,8 @@ def test_serving_unwraps_the_feature_cache(tmp_path) -> None:
 
     plain = torch.nn.Linear(2, 2)
     inference = _Stand_in()
-    inference.model = type("M", (), {"encoders": torch.nn.ModuleList([CachedEncoder(plain, FeatureCache(tmp_path)),
-                                                                      torch.nn.Linear(2, 2)])})()
+    encoders = torch.nn.ModuleList([CachedEncoder(plain, FeatureCache(tmp_path)), torch.nn.Linear(2, 2)])
+    inference.model = type("M", (), {"encoders": encoders})()
     srv = make_server(inference, "127.0.0.1", 0)
     srv.server_close()
     assert inference.model.encoders[0] is plain

@@ -27,7 +27,8 @@ def test_resume_after_a_kill_before_the_first_checkpoint(tmp_path, fast_cfg):
     result = _run(tmp_path, fast_cfg(max_steps=4, save_every=100), resume=True)
     assert result.step == 4
     assert _train_steps(tmp_path) == [1, 2, 3, 4]
-    assert 9.0 not in [json.loads(x).get("loss") for x in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    rows = (tmp_path / "train_log.jsonl").read_text().splitlines()
+    assert 9.0 not in [json.loads(x).get("loss") for x in rows]
 
 
 def test_a_fresh_run_in_a_used_folder_starts_its_log_afresh(tmp_path, fast_cfg):
