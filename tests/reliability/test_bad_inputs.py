@@ -194,6 +194,9 @@ def test_lenient_training_run_completes_and_writes_the_skip_report(lenient_run: 
     assert reports, f"no bad-sample report in {sorted(p.name for p in lenient_run.iterdir())}"
     reasons = {b.reason for r in reports for b in BadSampleReport.read(r)}
     assert {"malformed_json", "duplicate_id", "missing", "too_long"} <= reasons
+    for r in reports:  # each bad line once, however many epochs the two steps spanned
+        keys = [(b.manifest, b.line) for b in BadSampleReport.read(r)]
+        assert len(keys) == len(set(keys))
 
 
 # --------------------------------------------------------------------------------------------------
