@@ -43,6 +43,10 @@ class DataConfig:
     # Prompt paraphrase: an integer index, or "random" (a seeded random paraphrase per training sample;
     # evaluation then uses variant 0).
     prompt_variant: str = "0"
+    # Examples with several references (Clotho's five captions) in training: "rotate" trains on one per
+    # epoch, cycling through all of them; "first" always on the first (the mini demo: measured better
+    # there, docs/mini-world.md). Evaluation scores against all references either way.
+    training_references: str = "rotate"
     # Multi-task sampling: weight per task name (missing tasks weigh 1) and temperature.
     task_weights: Dict[str, float] = field(default_factory=dict)
     task_temperature: float = 1.0

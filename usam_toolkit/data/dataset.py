@@ -82,6 +82,9 @@ def _stable_seed(*parts: Any) -> int:
     return zlib.crc32(":".join(map(str, parts)).encode("utf-8"))
 
 
+TRAINING_REFERENCES = ("rotate", "first")
+
+
 def _check_choice(value: str, valid: Sequence[str], key: str) -> None:
     if value not in valid:
         raise ConfigError(f"data.{key}: '{value}' is not valid (valid: {', '.join(valid)})")
@@ -147,6 +150,7 @@ class AudioDataset:
         seed: int = 0,
     ):
         _check_choice(config.on_bad_sample, BAD_SAMPLE_MODES, "on_bad_sample")
+        _check_choice(config.training_references, TRAINING_REFERENCES, "training_references")
         self.policies = length_policies(tasks, config, warn=train)
         if not sample_rates:
             raise ConfigError("AudioDataset needs at least one sample rate (one per encoder)")
@@ -316,7 +320,7 @@ class AudioDataset:
         task = self.tasks[ex.task]
         left, right = task.prompt(ex, self._variant(index))
         refs = task.references(ex) if hasattr(task, "references") else ex.references
-        if self.train and len(refs) > 1:
+        if self.train and len(refs) > 1 and self.config.training_references == "rotate":
             target = self.training_target(index, refs)
         else:
             target = task.target(ex) if hasattr(task, "target") else ex.first_target
