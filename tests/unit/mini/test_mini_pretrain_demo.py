@@ -140,7 +140,10 @@ def test_ablations_change_one_slot_each() -> None:
     assert encoders(no_whisper) == ["sound_cnn", "conv_transformer"]
     assert no_whisper["projectors"] == full["projectors"] and no_whisper["llm"] == full["llm"]
     no_tapm = OmegaConf.to_container(load_recipe(MINI / "ablations" / "no_tapm.yaml"), resolve=True)
-    assert [p["name"] for p in no_tapm["projectors"]] == ["window_qformer", "linear"]
+    # w/o TAPM keeps TAPM's experts and drops only the routing: the one key that differs is routing
+    assert [p["name"] for p in no_tapm["projectors"]] == ["window_qformer", "tapm"]
+    assert no_tapm["projectors"][1] == {**full["projectors"][1], "routing": False}
+    assert no_tapm["projectors"][0] == full["projectors"][0]
     assert no_tapm["encoders"] == full["encoders"] and no_tapm["losses"] == full["losses"]
 
 
