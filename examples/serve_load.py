@@ -16,7 +16,6 @@ model worth serving.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import re
 import socket
@@ -32,22 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
-
-def _wav(seconds: float, freq: float, sr: int = 16000) -> bytes:
-    t = np.arange(int(seconds * sr)) / sr
-    buf = io.BytesIO()
-    sf.write(buf, (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32), sr, format="WAV")
-    return buf.getvalue()
-
-
-def _silent_flac(seconds: int, channels: int = 8, sr: int = 192_000) -> bytes:
-    buf = io.BytesIO()
-    with sf.SoundFile(buf, "w", samplerate=sr, channels=channels, format="FLAC", subtype="PCM_16") as f:
-        for _ in range(seconds):
-            f.write(np.zeros((sr, channels), dtype=np.int16))
-    return buf.getvalue()
+from usam_toolkit.testing import silent_flac_bytes, sine_wav_bytes
 
 
 def _post(url: str, body: bytes, task: str) -> int:
@@ -110,7 +95,7 @@ def main() -> None:
             raise SystemExit("usam serve did not start")
         host, port = m.group(1), int(m.group(2))
         url = f"http://{host}:{port}/"
-        clips = [_wav(s, 300 + 150 * k) for k, s in enumerate((0.5, 1.0, 2.0, 4.0))]
+        clips = [sine_wav_bytes(s, 300 + 150 * k) for k, s in enumerate((0.5, 1.0, 2.0, 4.0))]
         assert _post(url, clips[0], args.task) == 200
         rss0 = _proc_kb(proc.pid, "VmRSS")
         try:
@@ -125,7 +110,7 @@ def main() -> None:
             wav = clips[1]
             head = (f"POST /api/run?task={args.task} HTTP/1.1\r\nHost: x\r\n"
                     f"Content-Length: {len(wav)}\r\n\r\n").encode()
-            huge = _silent_flac(30)
+            huge = silent_flac_bytes(30)
             cases = {
                 "short body": lambda: _raw(host, port, head + wav[:500], half_close=True),
                 "stalled body": lambda: _raw(host, port, head + wav[:500]),

@@ -235,3 +235,32 @@ def check_component(kind: str, name: str, tmp_dir: Path, registry: Registry | No
     if kind in _CHECKS:
         _CHECKS[kind](comp, reg)
     return comp
+
+
+def sine_wav_bytes(seconds: float, freq: float, sr: int = 16000) -> bytes:
+    """A mono float32 WAV of a 0.3-amplitude sine, in memory: a clip any decoder must accept."""
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    t = np.arange(int(seconds * sr)) / sr
+    buf = io.BytesIO()
+    sf.write(buf, (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32), sr, format="WAV")
+    return buf.getvalue()
+
+
+def silent_flac_bytes(seconds: int, channels: int = 8, sr: int = 192_000) -> bytes:
+    """A silent 16-bit FLAC, in memory: small on disk (it compresses to almost nothing) but
+    ``seconds * sr * channels`` samples once decoded, the upload a decoded-size admission must refuse."""
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    with sf.SoundFile(buf, "w", samplerate=sr, channels=channels, format="FLAC", subtype="PCM_16") as f:
+        block = np.zeros((sr, channels), dtype=np.int16)
+        for _ in range(seconds):
+            f.write(block)
+    return buf.getvalue()

@@ -29,6 +29,8 @@ import pytest
 import soundfile as sf
 from rel_helpers import REPO, usam_cmd
 
+from usam_toolkit.testing import silent_flac_bytes, sine_wav_bytes
+
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="reads /proc/<pid>/status (Linux)")
 
@@ -38,20 +40,6 @@ MAX_DECODED_MB = 16
 RSS_GROWTH_LIMIT_MB = 64
 
 
-def _wav(seconds: float, freq: float, sr: int = 16000) -> bytes:
-    t = np.arange(int(seconds * sr)) / sr
-    buf = io.BytesIO()
-    sf.write(buf, (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32), sr, format="WAV")
-    return buf.getvalue()
-
-
-def _silent_flac(seconds: int, channels: int = 8, sr: int = 192_000) -> bytes:
-    buf = io.BytesIO()
-    with sf.SoundFile(buf, "w", samplerate=sr, channels=channels, format="FLAC", subtype="PCM_16") as f:
-        block = np.zeros((sr, channels), dtype=np.int16)
-        for _ in range(seconds):
-            f.write(block)
-    return buf.getvalue()
 
 
 def _lying_flac(claimed_frames: int) -> bytes:
@@ -176,7 +164,7 @@ def test_hostile_clients_beside_good_ones(checkpoint: Path, rel_world: Path, tmp
         m = re.search(r"at http://([\d.]+):(\d+)/", line)
         assert m, (line, log_path.read_text()[-3000:])
         srv = _Server(m.group(1), int(m.group(2)))
-        good_clips = [_wav(0.3 + 0.1 * k, 300.0 + 100 * k) for k in range(4)]
+        good_clips = [sine_wav_bytes(0.3 + 0.1 * k, 300.0 + 100 * k) for k in range(4)]
         assert srv.post(good_clips[0])[0] == 200  # warm: the first inference allocates its buffers
 
         watched = [checkpoint.parent.parent, rel_world, feature_cache, home, tmp, xdg, usam_cache, hf]
@@ -189,7 +177,7 @@ def test_hostile_clients_beside_good_ones(checkpoint: Path, rel_world: Path, tmp
 
         started = time.monotonic() - t0
         t0 = time.monotonic()
-        huge_flac = _silent_flac(30)  # 30 s x 8 ch x 192 kHz: 184 MB as float32
+        huge_flac = silent_flac_bytes(30)  # 30 s x 8 ch x 192 kHz: 184 MB as float32
         lying = _lying_flac(192_000 * 3000)  # claims 50 min of 8-channel 192 kHz audio
         assert len(huge_flac) < 100_000 and len(lying) < 1000
         wav = good_clips[1]
@@ -201,7 +189,7 @@ def test_hostile_clients_beside_good_ones(checkpoint: Path, rel_world: Path, tmp
             "trickled headers": lambda: _trickle_headers(srv.host, srv.port),
             "decodes to 184 MB": lambda: srv.post(huge_flac),
             "header claims 50 min": lambda: srv.post(lying),
-            "8-channel 192 kHz silence, 2 s": lambda: srv.post(_silent_flac(2)),
+            "8-channel 192 kHz silence, 2 s": lambda: srv.post(silent_flac_bytes(2)),
             "garbage": lambda: srv.post(garbage),
             "3 MB body": lambda: srv.post(b"\0" * (3 * 1024 * 1024)),
             "gone mid-body": lambda: srv.raw(_head(len(wav)) + wav[:500], close_after=0.0),
