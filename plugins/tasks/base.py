@@ -2,8 +2,9 @@
 
 Prompt format (fed to the LLM as ``[prompt_left, audio tokens, prompt_right, target]``)::
 
-    prompt_left  = "<Audio>"
-    prompt_right = "</Audio> {instruction}"
+    prompt_left  = "<Audio>"                                  (instruction_first: "{instruction} <Audio>")
+    prompt_right = "</Audio> {instruction}{answer_prefix}"    (instruction_first: "</Audio>{answer_prefix}")
+    target       = "{target_prefix}{reference}"
 
 ``instruction`` is one of the task's paraphrases (``variant`` picks it, modulo their number), or the
 example's own free-form ``prompt`` field when it has one. Examples may be
@@ -38,6 +39,12 @@ class PromptTaskConfig:
         prompts: paraphrases of the instruction; empty = the task's built-in list.
         audio_open: text before the audio tokens.
         audio_close: text right after the audio tokens (the instruction follows after a space).
+        instruction_first: put the instruction before the audio, so the answer follows the audio
+            directly (the small LM then attends to audio tokens a few positions back, not past a sentence).
+        answer_prefix: text between the prompt and the answer, e.g. ``"\nText:"``: a cue that the answer
+            starts here, which the LM also sees at generation.
+        target_prefix: text prepended to the training target, e.g. ``" "`` so that the first word is the
+            LM's usual space-led token after ``answer_prefix``; generated text is stripped of it.
         length_policy: what training does with this task's clips longer than ``data.max_seconds``
             (crop | skip | split); None = ``data.length_policy`` when the recipe sets one, else the
             task's own safe default (``default_length_policy``).
@@ -46,6 +53,9 @@ class PromptTaskConfig:
     prompts: tuple[str, ...] = ()
     audio_open: str = AUDIO_OPEN
     audio_close: str = AUDIO_CLOSE
+    instruction_first: bool = False
+    answer_prefix: str = ""
+    target_prefix: str = ""
     length_policy: Optional[str] = None
 
     def __post_init__(self) -> None:
@@ -96,7 +106,11 @@ class PromptTask:
 
     def prompt(self, example: Any, variant: int = 0) -> tuple[str, str]:
         """``(prompt_left, prompt_right)`` around the audio tokens."""
-        return self.cfg.audio_open, f"{self.cfg.audio_close} {self.instruction(example, variant)}"
+        cfg, instruction = self.cfg, self.instruction(example, variant)
+        answer = getattr(cfg, "answer_prefix", "")
+        if getattr(cfg, "instruction_first", False):
+            return f"{instruction} {cfg.audio_open}", f"{cfg.audio_close}{answer}"
+        return cfg.audio_open, f"{cfg.audio_close} {instruction}{answer}"
 
     def references(self, example: Any) -> list[str]:
         """Every reference of ``example`` (``target`` as a list)."""
@@ -104,8 +118,12 @@ class PromptTask:
         return [str(t) for t in target] if isinstance(target, (list, tuple)) else [str(target)]
 
     def target(self, example: Any) -> str:
-        """The training target: the first reference."""
-        return self.references(example)[0]
+        """The training target: the first reference, after ``target_prefix``."""
+        return self.training_text(self.references(example)[0])
+
+    def training_text(self, reference: str) -> str:
+        """``reference`` as the LLM is taught to write it (``target_prefix`` first)."""
+        return f"{getattr(self.cfg, 'target_prefix', '')}{reference}"
 
     def normalize(self, text: str) -> str:
         from usam_toolkit.text.normalize import normalize_basic

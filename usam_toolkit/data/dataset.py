@@ -322,6 +322,8 @@ class AudioDataset:
         refs = task.references(ex) if hasattr(task, "references") else ex.references
         if self.train and len(refs) > 1 and self.config.training_references == "rotate":
             target = self.training_target(index, refs)
+            if hasattr(task, "training_text"):
+                target = task.training_text(target)
         else:
             target = task.target(ex) if hasattr(task, "target") else ex.first_target
         return {

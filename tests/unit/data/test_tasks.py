@@ -76,3 +76,18 @@ def test_random_prompt_variant_is_seeded(tmp_path, write_audio, write_jsonl, tas
     assert va == [b._variant(i) for i in range(12)] and len(set(va)) > 1
     ev = AudioDataset(ex, [16000], tasks, train=False, config=cfg, seed=1)
     assert {ev._variant(i) for i in range(12)} == {0}
+
+
+def test_instruction_first_layout_with_answer_cue():
+    """The probe's layout: instruction, audio, a cue, then the space-led answer; the default is unchanged."""
+    from usam_toolkit.plugins import load_registry
+
+    reg = load_registry(entry_points=False)
+    spec = {"name": "asr", "prompts": ["Transcribe the audio:"], "instruction_first": True,
+            "answer_prefix": "\nText:", "target_prefix": " "}
+    asr = reg.build("tasks", spec, BuildContext(), "tasks[0]")
+    ex = {"id": "x", "target": "press 0"}
+    assert asr.prompt(ex) == ("Transcribe the audio: <Audio>", "</Audio>\nText:")
+    assert asr.target(ex) == " press 0" and asr.references(ex) == ["press 0"]
+    cued = reg.build("tasks", {"name": "aac", "answer_prefix": " Caption:"}, BuildContext(), "tasks[0]")
+    assert cued.prompt({"target": "t"})[1] == "</Audio> Describe the audio in a sentence. Caption:"
