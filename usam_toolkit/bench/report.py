@@ -95,6 +95,8 @@ def render_report(r: dict[str, Any]) -> str:
     lines += [f"- CPU: {m.get('cpu_model')} ({m.get('cpu_count')} logical cores), torch {m.get('torch')} "
               f"with {m.get('torch_threads')} threads, Python {m.get('python')}, device `{m.get('device')}`"
               + (f" ({m['gpu']})" if m.get("gpu") else "")]
+    if m.get("cpu_bf16"):
+        lines += [f"- bf16: {m['cpu_bf16']} (the bf16 rows run under bf16 autocast all the same)"]
     if m.get("load_average"):
         loads = ", ".join(f"{x:.1f}" for x in m["load_average"])
         lines += [(f"- load average at the start: {loads} (other processes share the cores: absolute numbers "
@@ -121,6 +123,27 @@ def render_report(r: dict[str, Any]) -> str:
             f"{_fmt(s['optimizer'])} | {_fmt(run['samples_per_s'])} | {_fmt(run['audio_seconds_per_s'])} |"
         )
     lines += ["", "![training breakdown](training_breakdown.png)", ""]
+    sp = {k: v for k, v in r.get("bf16_speedup", {}).items() if isinstance(v, dict)}
+    if sp:
+        target = r["bf16_speedup"].get("target_speedup")
+        lines += [(f"bf16 autocast vs fp32, same run (fp32 step / bf16 step; above 1 = bf16 faster; target "
+                   f"{_fmt(target, 1)}x):"), ""]
+        for key, v in sp.items():
+            secs = ", ".join(f"{k} {_fmt(x, 2)}x" for k, x in v["sections"].items() if k != "data")
+            verdict = "target met" if v["target_met"] else (
+                f"short of the target; the section holding it back: **{v['holds_back']}**" if v["holds_back"]
+                else "short of the target")
+            lines.append(f"- {tr[key]['label']}: **{_fmt(v['speedup'], 2)}x** "
+                         f"({_fmt(v['fp32_step_seconds'])} s fp32, {_fmt(v['bf16_step_seconds'])} s bf16; "
+                         f"by section: {secs}); {verdict}")
+        lines.append("")
+    prof = r.get("bf16_profile")
+    if prof:
+        lines += ["Top operators of one bf16 step, cache warm (`torch.profiler`, self time):", "",
+                  "| operator | self s | share | calls |", "|---|---:|---:|---:|"]
+        lines += [f"| `{p['op']}` | {_fmt(p['self_seconds'])} | {100 * p['share']:.1f}% | {p['calls']} |"
+                  for p in prof]
+        lines.append("")
 
     br = r.get("baseline_ratio", {})
     lines += [REPORT_SECTIONS[3], "",
@@ -158,15 +181,27 @@ def render_report(r: dict[str, Any]) -> str:
     for key in list(ours):
         lines.append(f"| {key} | {_gflops(ours.get(key))} | {_gflops(ref.get(key))} |")
     if pk:
-        lines += ["", (f"Matmul peak measured in this run: {pk['size']}x{pk['size']} {pk['dtype']} matmul, best call of "
-                      f"each of {len(pk['bursts'])} bursts taken between the training rounds: median "
-                      f"{_gflops(pk['flops_per_s'])} GFLOP/s (range {_gflops(pk['min'])} to {_gflops(pk['max'])}); "
-                      "MFU uses the median."), "",
-                  "| variant | FLOPs executed / step (G) | achieved GFLOP/s | MFU (executed) | MFU (model FLOPs only) |",
-                  "|---|---:|---:|---:|---:|"]
+        by_dtype = pk.get("by_dtype") or {pk["dtype"]: pk}
+        lines += ["", ("Matmul peaks measured in this run (best call of each burst, bursts taken between the "
+                      "training rounds; the median counts):"), "",
+                  "| dtype | size | bursts | median GFLOP/s | range |", "|---|---:|---:|---:|---|"]
+        for dtype, p in by_dtype.items():
+            best = " (**the machine's peak**)" if dtype == pk["dtype"] and len(by_dtype) > 1 else ""
+            lines.append(f"| {dtype}{best} | {p['size']}x{p['size']} | {len(p['bursts'])} | "
+                         f"{_gflops(p['flops_per_s'])} | {_gflops(p['min'])} to {_gflops(p['max'])} |")
+        others = [d for d in by_dtype if d != pk["dtype"]]
+        lines += ["", (f"MFU is against the machine's peak ({pk['dtype']}, {_gflops(pk['flops_per_s'])} "
+                      "GFLOP/s) unless a column names a dtype."), "",
+                  "| variant | FLOPs executed / step (G) | achieved GFLOP/s | MFU (executed) | "
+                  "MFU (model FLOPs only) | " + " | ".join(f"MFU vs {d} peak" for d in others)
+                  + (" |" if others else ""),
+                  "|---|---:|---:|---:|---:|" + "---:|" * len(others)]
         for run in tr.values():
-            lines.append(f"| {run['label']} | {_gflops(run['flops_per_step'])} | {_gflops(run['achieved_flops_per_s'])} | "
-                         f"**{100 * run['mfu']:.1f}%** | {100 * run['model_flops_utilisation']:.1f}% |")
+            vs = run.get("mfu_by_dtype") or {}
+            extra = " | ".join(f"{100 * vs[d]:.1f}%" if vs.get(d) is not None else "n/a" for d in others)
+            lines.append(f"| {run['label']} | {_gflops(run['flops_per_step'])} | "
+                         f"{_gflops(run['achieved_flops_per_s'])} | **{100 * run['mfu']:.1f}%** | "
+                         f"{100 * run['model_flops_utilisation']:.1f}% |" + (f" {extra} |" if others else ""))
         lines += ["", ("MFU (executed) counts the FLOPs each variant really runs (the cached variant skips the encoders, "
                       "the reference adds the padded frames); MFU (model FLOPs only) divides our step's model FLOPs by "
                       "each variant's time, so it compares useful work. On CPU the peak is what PyTorch's matmul "
@@ -205,9 +240,11 @@ def render_report(r: dict[str, Any]) -> str:
     lines += [REPORT_SECTIONS[7], "",
               ("`AudioLLM.generate` (encoders + projectors + LLM decode with KV cache); RTF = wall time / audio seconds; "
               "tokens = tokens of the decoded texts (EOS and stripped specials not counted)."), "",
-              "| batch | strategy | beams | seconds | RTF | tokens | tokens/s |", "|---:|---|---:|---:|---:|---:|---:|"]
+              "| batch | strategy | precision | beams | seconds | RTF | tokens | tokens/s |",
+              "|---:|---|---|---:|---:|---:|---:|---:|"]
     for row in r.get("inference", []):
-        lines.append(f"| {row['batch_size']} | {row['strategy']} | {row['num_beams']} | {_fmt(row['seconds'])} | "
+        lines.append(f"| {row['batch_size']} | {row['strategy']} | {row.get('precision', 'fp32')} | "
+                     f"{row['num_beams']} | {_fmt(row['seconds'])} | "
                      f"{_fmt(row['real_time_factor'])} | {row['generated_tokens']} | {_fmt(row['tokens_per_s'], 1)} |")
     lines.append("")
 

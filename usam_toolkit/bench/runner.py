@@ -1,12 +1,13 @@
 """``usam bench``: build the profile's model and clips, run every section, write ``bench.json``,
-``report.md`` and the PNG plots."""
+``report.md`` and the PNG plots.
+
+Training and inference are measured in fp32 and, in the same run, under bf16 autocast (the trainer's
+``precision: bf16``: frozen encoders and losses stay fp32), and MFU is given against the float32 and
+bfloat16 matmul peaks and the best of them (:mod:`usam_toolkit.bench.results`).
+"""
 
 from __future__ import annotations
 
-import json
-import math
-import os
-import platform
 import shutil
 import time
 from collections.abc import Callable
@@ -17,38 +18,26 @@ import torch
 
 from ..errors import ConfigError
 from .profiles import BenchProfile, get_profile
-from .sections import feature_cache_epochs, inference, make_batch, scaling, step_flops, train_throughput
+from .results import (
+    attach_utilisation,
+    baseline_ratios,
+    machine_info,
+    peak_bursts,
+    precision_ratios,
+    write_results,
+)
+from .sections import (
+    feature_cache_epochs,
+    inference,
+    make_batch,
+    profile_step,
+    scaling,
+    step_flops,
+    train_throughput,
+)
 from .steps import encode_ours, encode_ours_nocache, encode_reference
-from .timing import matmul_peak, memory_snapshot
+from .timing import memory_snapshot
 from .world import write_clips
-
-
-def machine_info(device: str) -> dict[str, Any]:
-    """CPU model, core count, torch version and threads (and the GPU when on CUDA)."""
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info: dict[str, Any] = {
-        "cpu_model": cpu,
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "device": device,
-    }
-    try:
-        info["load_average"] = list(os.getloadavg())
-    except OSError:
-        pass
-    if torch.device(device).type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
 
 
 def _write_recipe(prof: BenchProfile, out: Path, world: Path, train_manifest: Path) -> Path:
@@ -129,6 +118,7 @@ def run_bench(config: str = "small", device: str = "cpu", out: str | Path = "run
     from ..config.loader import load_recipe
     from ..data.cache import CachedEncoder
     from ..pipeline import build_data, build_model
+    from ..precision import resolve_precision
     from ..train.config import TrainConfig
     from ..train.optim import build_optimizer, build_scheduler
 
@@ -175,21 +165,34 @@ def run_bench(config: str = "small", device: str = "cpu", out: str | Path = "run
     with torch.no_grad():  # fill the cache with every training clip: the steady state from epoch 2 on
         for s in range(0, len(dataset), prof.train_batch):
             encode_ours(model, make_batch(dataset, collate, list(range(s, min(len(dataset), s + prof.train_batch))), device))
-    bursts = [matmul_peak(device, prof.peak_seconds / 2, prof.peak_size)]
+    bursts = peak_bursts(device, prof.peak_seconds / 2, prof.peak_size)
+    # bf16 rows: the trainer's precision: bf16 (autocast; frozen encoders and losses in fp32), asked for
+    # explicitly so that a CPU without native bf16 shows what it would cost.
+    bf16 = resolve_precision("bf16", device, what="bench")
+    bf16_autocast = bf16.autocast(model)
     variants = {
         "ours_cached": ("ours: variable length, batched, cache warm", encode_ours),
         "ours_no_cache": ("ours: variable length, batched, no cache", encode_ours_nocache),
         "reference": ((f"reference: batch of 1 through the encoders, encoders {list(padded)} padded to "
                       f"{prof.pad_seconds:g} s, no cache"), reference),
+        "ours_cached_bf16": ("ours: cache warm, bf16 autocast", encode_ours, bf16_autocast),
+        "ours_no_cache_bf16": ("ours: no cache, bf16 autocast", encode_ours_nocache, bf16_autocast),
     }
     runs = train_throughput(
         model, dataset, collate, make_opt, variants, batch_size=prof.train_batch, steps=prof.train_steps,
         device=device,
-        between=lambda: bursts.append(matmul_peak(device, prof.peak_seconds / max(1, prof.train_steps), prof.peak_size)),
+        between=lambda: bursts.extend(
+            peak_bursts(device, prof.peak_seconds / max(1, prof.train_steps), prof.peak_size)),
     )
+    for key, run in runs.items():
+        run["precision"] = "bf16" if key.endswith("_bf16") else "fp32"
     results["matmul_peak"] = attach_utilisation(runs, flops, bursts)
     results["training"] = runs
     results["baseline_ratio"] = baseline_ratios(runs)
+    results["bf16_speedup"] = precision_ratios(runs)
+    if not results["bf16_speedup"]["ours_cached"]["target_met"]:
+        log("[bench] bf16 short of the target: torch.profiler on one bf16 step (cache warm)")
+        results["bf16_profile"] = profile_step(model, one, make_opt, encode_ours, bf16_autocast, device)
 
     log("[bench] feature cache epochs")
     results["feature_cache"] = feature_cache_epochs(model, cache_loader.dataset, cache_loader.collate_fn,
@@ -201,72 +204,8 @@ def run_bench(config: str = "small", device: str = "cpu", out: str | Path = "run
     log("[bench] inference")
     results["inference"] = inference(model, dataset, collate, batches=prof.infer_batches,
                                      seconds=prof.infer_clip_seconds, max_new_tokens=prof.max_new_tokens,
-                                     num_beams=prof.num_beams, device=device)
+                                     num_beams=prof.num_beams, device=device,
+                                     precisions=(("fp32", None), ("bf16", bf16_autocast)))
     results["memory"] = memory_snapshot(device)
     results["total_seconds"] = time.perf_counter() - t_start
     return write_results(results, out)
-
-
-def attach_utilisation(runs: dict[str, dict[str, Any]], flops: dict[str, dict[str, float]],
-                       bursts: list[dict[str, Any]]) -> dict[str, Any]:
-    """Add FLOPs executed, FLOP/s and MFU to each training variant (in place); return the matmul peak.
-
-    The peak is the median of the matmul bursts timed between the training rounds. The cached variant
-    executes our FLOPs minus the encoders', the reference its own (padding included); "model FLOPs
-    utilisation" charges every variant with our step's useful FLOPs only.
-    """
-    rates = sorted(b["flops_per_s"] for b in bursts)
-    peak = rates[len(rates) // 2]
-    rest = flops["ours"]["total"] - flops["ours"].get("encoders", 0.0)
-    executed = {"ours_cached": rest, "ours_no_cache": flops["ours"]["total"], "reference": flops["reference"]["total"]}
-    for key, run in runs.items():
-        run["flops_per_step"] = executed[key]
-        run["achieved_flops_per_s"] = executed[key] / run["step_seconds"]
-        run["mfu"] = run["achieved_flops_per_s"] / peak
-        run["model_flops_utilisation"] = flops["ours"]["total"] / run["step_seconds"] / peak
-    return {"bursts": bursts, "flops_per_s": peak, "size": bursts[0]["size"], "dtype": bursts[0]["dtype"],
-            "min": rates[0], "max": rates[-1]}
-
-
-def baseline_ratios(runs: dict[str, dict[str, Any]]) -> dict[str, float]:
-    """Reference / ours step-time ratios, measured and pooled.
-
-    ``pooled_*``: every section but ``encoders`` does the same work in all variants (same model, same
-    batches), so their mean over the variants replaces each variant's own, and only the encoder time
-    differs; on a loaded machine this removes most of the noise of one-step measurements.
-    """
-    ref, cached, plain = runs["reference"], runs["ours_cached"], runs["ours_no_cache"]
-    shared = [k for k in ref["sections"] if k != "encoders"]
-    rest = sum(sum(r["sections"][k] for k in shared) for r in runs.values()) / len(runs)
-
-    def pooled(r: dict[str, Any]) -> float:
-        return rest + r["sections"]["encoders"]
-
-    return {
-        "reference_over_ours_cached": ref["step_seconds"] / cached["step_seconds"],
-        "reference_over_ours_no_cache": ref["step_seconds"] / plain["step_seconds"],
-        "encoders_reference_over_ours_no_cache": ref["sections"]["encoders"] / max(1e-12, plain["sections"]["encoders"]),
-        "pooled_step_seconds_shared_sections": rest,
-        "pooled_reference_over_ours_cached": pooled(ref) / pooled(cached),
-        "pooled_reference_over_ours_no_cache": pooled(ref) / pooled(plain),
-    }
-
-
-def write_results(results: dict[str, Any], out: Path) -> dict[str, Any]:
-    """``bench.json``, the plots and ``report.md`` (which links the plots)."""
-    from .report import render_report, write_plots
-
-    def clean(x: Any) -> Any:
-        if isinstance(x, float) and not math.isfinite(x):
-            return None
-        if isinstance(x, dict):
-            return {str(k): clean(v) for k, v in x.items()}
-        if isinstance(x, (list, tuple)):
-            return [clean(v) for v in x]
-        return x
-
-    results = clean(results)
-    results["plots"] = write_plots(results, out)
-    (out / "bench.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
-    (out / "report.md").write_text(render_report(results), encoding="utf-8")
-    return results

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -51,39 +52,43 @@ def _batches(n_items: int, batch_size: int) -> list[list[int]]:
     return [[order[(s * batch_size + j) % n_items] for j in range(batch_size)] for s in range(max(1, n_items // batch_size))]
 
 
-def train_throughput(model: Any, dataset: Any, collate: Any, make_opt: Any, variants: dict[str, tuple[str, Any]], *,
+def train_throughput(model: Any, dataset: Any, collate: Any, make_opt: Any,
+                     variants: dict[str, tuple[Any, ...]], *,
                      batch_size: int, steps: int, device: str, autocast: Any = None, accumulation: int = 1,
                      between: Any = None) -> dict[str, dict[str, Any]]:
-    """Mean per-step seconds by section for each variant ``{key: (label, encode_fn)}``.
+    """Mean per-step seconds by section for each variant ``{key: (label, encode_fn[, autocast])}``.
 
-    The variants take turns step by step (after one untimed warm-up step each), so a change in the
+    A variant's own ``autocast`` (a reusable context such as
+    :meth:`usam_toolkit.precision.Precision.autocast`) replaces the shared ``autocast`` for it. The
+    variants take turns step by step (after one untimed warm-up step each), so a change in the
     machine's load during the run hits all of them alike; ``between()`` runs after each round (the
     matmul-peak bursts).
     """
     index_sets = _batches(len(dataset), batch_size)
+    casts = {k: (spec[2] if len(spec) > 2 else autocast) for k, spec in variants.items()}
     model.train()
     opts = {k: make_opt() for k in variants}
     timers = {k: SectionTimer(device) for k in variants}
     counts = {k: [0, 0.0] for k in variants}
     # warm-up: first-call allocations, lazy inits
     warm = make_batch(dataset, collate, index_sets[0], device)
-    for key, (_, encode) in variants.items():
-        train_step(model, warm, *opts[key], encode, SectionTimer(device), autocast, accumulation)
+    for key, (_, encode, *_rest) in variants.items():
+        train_step(model, warm, *opts[key], encode, SectionTimer(device), casts[key], accumulation)
     reset_cuda_peak(device)
     memory: dict[str, Any] = {}
     for s in range(steps):
-        for key, (_, encode) in variants.items():
+        for key, (_, encode, *_rest) in variants.items():
             timer = timers[key]
             with timer("data"):
                 batch = make_batch(dataset, collate, index_sets[s % len(index_sets)], device)
-            train_step(model, batch, *opts[key], encode, timer, autocast, accumulation)
+            train_step(model, batch, *opts[key], encode, timer, casts[key], accumulation)
             counts[key][0] += len(batch) * max(1, accumulation)
             counts[key][1] += batch.audio_seconds * max(1, accumulation)
             memory[key] = memory_snapshot(device)
         if between is not None:
             between()
     results = {}
-    for key, (label, _) in variants.items():
+    for key, (label, *_rest) in variants.items():
         per_step = {k: timers[key].totals.get(k, 0.0) / steps for k in SECTIONS}
         step_s = sum(per_step.values())
         samples, audio_s = counts[key]
@@ -100,6 +105,26 @@ def train_throughput(model: Any, dataset: Any, collate: Any, make_opt: Any, vari
             "memory": memory[key],
         }
     return results
+
+
+def profile_step(model: Any, batch: Any, make_opt: Any, encode: Any, autocast: Any, device: str,
+                 top: int = 8) -> list[dict[str, Any]]:
+    """The ``top`` operators by self time of one training step under ``torch.profiler`` (CPU, and CUDA
+    kernels on a GPU): what holds a precision back when it is slower than expected."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = torch.device(device).type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    optimizer, scheduler = make_opt()
+    model.train()
+    with profile(activities=activities) as prof:
+        train_step(model, batch, optimizer, scheduler, encode, SectionTimer(device), autocast)
+    attr = "self_device_time_total" if cuda else "self_cpu_time_total"
+    events = list(prof.key_averages())
+    total = sum(float(getattr(e, attr, 0.0)) for e in events) or 1.0
+    events.sort(key=lambda e: float(getattr(e, attr, 0.0)), reverse=True)
+    return [{"op": e.key, "self_seconds": float(getattr(e, attr, 0.0)) / 1e6,
+             "share": float(getattr(e, attr, 0.0)) / total, "calls": int(e.count)} for e in events[:top]]
 
 
 def step_flops(model: Any, batch: Any, encode: Any, make_opt: Any) -> dict[str, float]:
@@ -203,17 +228,19 @@ def encode_reference_one(model: Any, batch: Any, index: int, pad_seconds: float)
 
 
 def inference(model: Any, dataset: Any, collate: Any, *, batches: Sequence[int], seconds: float,
-              max_new_tokens: int, num_beams: int, device: str) -> list[dict[str, Any]]:
-    """Real-time factor and tokens/s of :meth:`AudioLLM.generate` (greedy and beam) per batch size."""
+              max_new_tokens: int, num_beams: int, device: str,
+              precisions: Sequence[tuple[str, Any]] = (("fp32", None),)) -> list[dict[str, Any]]:
+    """Real-time factor and tokens/s of :meth:`AudioLLM.generate` (greedy and beam) per batch size, in
+    each of ``precisions`` (``(name, autocast context or None)``, e.g. the engine's bf16 autocast)."""
     model.eval()
     rows = []
     strategies = [("greedy", 1), ("beam", num_beams)]
     for bsz in batches:
         batch = synthetic_batch(model, dataset, collate, seconds, bsz, device, seed=7)
-        for strategy, beams in strategies:
+        for (strategy, beams), (precision, cast) in ((s, p) for s in strategies for p in precisions):
             cfg = GenerationConfig(strategy=strategy, max_new_tokens=max_new_tokens, num_beams=max(1, beams))
             reset_cuda_peak(device)
-            with uncached(model):
+            with uncached(model), cast or nullcontext():
                 model.generate(batch, cfg)  # warm-up
                 sync(device)
                 start = time.perf_counter()
@@ -225,6 +252,7 @@ def inference(model: Any, dataset: Any, collate: Any, *, batches: Sequence[int],
             rows.append({
                 "batch_size": bsz,
                 "strategy": strategy,
+                "precision": precision,
                 "num_beams": beams,
                 "clip_seconds": seconds,
                 "seconds": took,

@@ -71,4 +71,12 @@ def run(args: argparse.Namespace) -> int:
     if ratio is not None and mfu is not None:
         msg += f" (reference/ours step time {ratio:.2f}x, MFU without cache {100 * mfu:.1f}%)"
     print(msg)
+    peaks = results.get("matmul_peak", {}).get("by_dtype", {})
+    if peaks:
+        listed = ", ".join(f"{d} {p['flops_per_s'] / 1e9:,.1f} GFLOP/s" for d, p in peaks.items())
+        print(f"matmul peaks: {listed}; the machine's peak: {results['matmul_peak']['dtype']}")
+    speed = results.get("bf16_speedup", {}).get("ours_cached")
+    if speed:
+        print(f"training step (cache warm), fp32 / bf16: {speed['speedup']:.2f}x (above 1: bf16 is faster; "
+              f"{speed['fp32_step_seconds']:.3f} s fp32, {speed['bf16_step_seconds']:.3f} s bf16)")
     return 0

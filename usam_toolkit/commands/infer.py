@@ -33,6 +33,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--max-new-tokens", type=int, help="limit per window (default: the recipe's evaluate settings)")
     p.add_argument("--output", "-o", help="write the results here instead of stdout")
     p.add_argument("--device", help="cpu, cuda ... (default: cuda when available)")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+                   help="auto (default): bf16 where the device computes it natively (a GPU with bf16, a CPU "
+                        "with avx512_bf16/amx_bf16), else fp32; fp16 needs CUDA")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="recipe override, repeatable, e.g. --set evaluate.strategy=beam")
@@ -55,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"no audio files found in {', '.join(args.inputs)}")
     m = load(args.checkpoint, device=args.device, overrides=args.overrides,
              window_seconds=args.window_seconds or None, overlap_seconds=args.overlap_seconds,
-             batch_size=args.batch_size)
+             batch_size=args.batch_size, precision=args.precision)
+    print(f"[infer] {m.engine.precision.describe()}", file=sys.stderr)
     task = args.task or args.prompt_task or m.tasks[0]
     m.engine.check_task(task)
     if args.format == "srt" and not m.engine.timestamped(task):

@@ -30,6 +30,9 @@ def add_parser(sub: Any) -> None:
                    help="connections served at once; more are answered 503 (default 16)")
     p.add_argument("--window-seconds", type=float, default=30.0, help="window length for long clips (default 30)")
     p.add_argument("--device", help="cpu, cuda ... (default: cuda when available)")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+                   help="auto (default): bf16 where the device computes it natively (a GPU with bf16, a CPU "
+                        "with avx512_bf16/amx_bf16), else fp32; fp16 needs CUDA")  # fmt: skip
     p.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="recipe overrides")
     p.set_defaults(run=run)
 
@@ -42,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     m = load(args.checkpoint, device=args.device, overrides=args.overrides,
-             window_seconds=args.window_seconds or None)
+             window_seconds=args.window_seconds or None, precision=args.precision)
+    logging.getLogger(__name__).info(m.engine.precision.describe())
     server = make_server(m, args.host, args.port, args.max_upload_mb, max_decoded_mb=args.max_decoded_mb,
                          max_total_mb=args.max_total_mb, read_timeout=args.read_timeout,
                          max_connections=args.max_connections)

@@ -53,3 +53,7 @@ class DataConfig:
     num_workers: int = 0
     # Folder of the on-disk cache of frozen encoder outputs; None disables it.
     feature_cache: Optional[str] = None
+    # What the frozen encoders run in when they fill that cache: fp32 | bf16. Part of the cache key; bf16
+    # is refused for an encoder whose bf16 features are below cosine 0.999 to fp32 (checked on its first
+    # batch). docs/benchmarks.md ("Precision") has the measurements.
+    feature_cache_precision: str = "fp32"

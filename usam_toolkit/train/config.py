@@ -23,7 +23,9 @@ class TrainConfig:
     max_steps: int = 1000
     grad_accum: int = 1
     grad_clip: float = 1.0  # max global grad norm; 0 disables clipping
-    precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16
+    # auto (bf16 on a GPU that has it, else fp16; on CPU bf16 only with native avx512_bf16/amx_bf16, else
+    # fp32) | fp32 | bf16 | fp16; see usam_toolkit.precision
+    precision: str = "auto"
     log_every: int = 10
     eval_every: int = 0  # steps; 0 = only at the end
     eval_decode: bool = False  # also decode the valid manifests and score them with the tasks' metrics

@@ -1,20 +1,30 @@
 """AdamW on the trainable parameters, the warm-up + linear-decay schedule, precision, and optimizer
-state keyed by parameter NAME (portable across single process, DDP and FSDP2, and world sizes)."""
+state keyed by parameter NAME (portable across single process, DDP and FSDP2, and world sizes).
+
+Precision (``train.precision``: what ``auto`` picks on this machine and the autocast context) is
+:mod:`usam_toolkit.precision`, shared with inference; its names are re-exported here. AdamW always
+holds float32 state for float32 parameters: autocast never changes the parameters' dtype.
+"""
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-from dataclasses import dataclass
-from typing import Any, Callable, ContextManager
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
+
+# Precision lives in usam_toolkit.precision (training and inference share it); re-exported here.
+from ..precision import PRECISIONS, Precision, cpu_bf16_support, resolve_precision
 from .config import TrainConfig
 from .distributed import full_tensor
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+__all__ = [
+    "PRECISIONS", "Precision", "build_optimizer", "build_scheduler", "cpu_bf16_support",
+    "load_optimizer_state_by_name", "optimizer_state_by_name", "resolve_precision", "warmup_linear",
+]
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
@@ -47,39 +57,6 @@ def warmup_linear(max_steps: int, warmup_ratio: float) -> Callable[[int], float]
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR:
     """LambdaLR with :func:`warmup_linear` (its state dict holds only numbers)."""
     return torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_linear(cfg.max_steps, cfg.warmup_ratio))
-
-
-@dataclass
-class Precision:
-    """Resolved precision: autocast dtype (None = fp32) and whether a GradScaler is needed."""
-
-    name: str
-    dtype: torch.dtype | None
-    device_type: str
-
-    @property
-    def use_scaler(self) -> bool:
-        return self.dtype is torch.float16
-
-    def autocast(self) -> ContextManager[Any]:
-        if self.dtype is None:
-            return nullcontext()
-        return torch.autocast(device_type=self.device_type, dtype=self.dtype)
-
-
-def resolve_precision(name: str, device: torch.device) -> Precision:
-    """``auto`` is bf16 on a GPU that supports it (fp16 otherwise) and fp32 on CPU."""
-    if name not in PRECISIONS:
-        raise ConfigError(f"train.precision: '{name}' is not one of {', '.join(PRECISIONS)}")
-    if name == "auto":
-        if device.type != "cuda":
-            name = "fp32"
-        else:
-            name = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    if name == "fp16" and device.type != "cuda":
-        raise ConfigError("train.precision: fp16 needs a CUDA device; use fp32 or bf16 on CPU")
-    dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
-    return Precision(name, dtype, device.type)
 
 
 def _param_names(model: nn.Module) -> dict[int, str]:

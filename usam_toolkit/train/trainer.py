@@ -418,7 +418,7 @@ class Trainer:
             if hasattr(batch, "to"):
                 batch = batch.to(dev)
             with self._set_grad_sync(micro == self.cfg.grad_accum - 1):
-                with self.precision.autocast():
+                with self._autocast:
                     out = self.model(batch)
                 b = int(out.batch_size or len(batch))
                 self.scaler.scale(out.loss.float() * b).backward()
@@ -491,6 +491,11 @@ class Trainer:
         self.model = wrap_model(self.raw_model, self.cfg.distributed, self.env, self.cfg.find_unused_parameters)
         self.raw_model = unwrap(self.model)
         self._trainable = [p for p in self.raw_model.parameters() if p.requires_grad]
+        # bf16/fp16: autocast around the forward; frozen encoders and the losses stay fp32 inside it,
+        # parameters and optimizer state stay fp32 (see usam_toolkit.precision).
+        self._autocast = self.precision.autocast(self.raw_model)
+        if self.env.is_main:
+            print(f"[train] {self.precision.describe()}", file=sys.stderr)
         self.optimizer = build_optimizer(self.raw_model, self.cfg)
         self.scheduler = build_scheduler(self.optimizer, self.cfg)
         self.scaler = torch.amp.GradScaler(self.env.device.type, enabled=self.precision.use_scaler)

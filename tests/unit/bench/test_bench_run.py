@@ -38,7 +38,8 @@ def test_report_has_the_ratio_and_mfu(tiny_bench: tuple[Path, dict[str, Any]]) -
 
 def test_training_sections_sum_to_the_step(tiny_bench: tuple[Path, dict[str, Any]]) -> None:
     _, results = tiny_bench
-    assert set(results["training"]) == {"ours_cached", "ours_no_cache", "reference"}
+    assert set(results["training"]) == {"ours_cached", "ours_no_cache", "reference", "ours_cached_bf16",
+                                        "ours_no_cache_bf16"}
     for run in results["training"].values():
         secs = run["sections"]
         assert set(secs) == {"data", "encoders", "fusion+projectors", "llm+losses", "optimizer"}
@@ -75,3 +76,36 @@ def test_cache_and_scaling_and_inference_sections(tiny_bench: tuple[Path, dict[s
     for r in inf:
         assert math.isclose(r["real_time_factor"], r["seconds"] / (r["batch_size"] * r["clip_seconds"]), rel_tol=1e-9)
     assert results["memory"]["peak_rss_mb"] > 0
+
+
+def test_fp32_and_bf16_peaks_mfu_against_each_and_bf16_rows(tiny_bench: tuple[Path, dict[str, Any]]) -> None:
+    out, results = tiny_bench
+    peak = results["matmul_peak"]
+    by_dtype = peak["by_dtype"]
+    assert set(by_dtype) == {"float32", "bfloat16"}
+    assert peak["flops_per_s"] == max(p["flops_per_s"] for p in by_dtype.values())  # the machine's peak
+    assert by_dtype[peak["dtype"]]["flops_per_s"] == peak["flops_per_s"]
+    assert len(by_dtype["float32"]["bursts"]) == len(by_dtype["bfloat16"]["bursts"]) >= 2
+    for key, run in results["training"].items():
+        assert run["precision"] == ("bf16" if key.endswith("_bf16") else "fp32")
+        for dtype, p in by_dtype.items():
+            expected = run["achieved_flops_per_s"] / p["flops_per_s"]
+            assert math.isclose(run["mfu_by_dtype"][dtype], expected, rel_tol=1e-9)
+        own = "bfloat16" if run["precision"] == "bf16" else "float32"
+        assert run["mfu_own_dtype"] == run["mfu_by_dtype"][own]
+    twin = results["training"]["ours_cached_bf16"]
+    assert twin["flops_per_step"] == results["training"]["ours_cached"]["flops_per_step"]
+    speed = results["bf16_speedup"]["ours_cached"]
+    fp32_step = results["training"]["ours_cached"]["step_seconds"]
+    assert math.isclose(speed["speedup"], fp32_step / twin["step_seconds"], rel_tol=1e-9)
+    assert speed["target_met"] == (speed["speedup"] >= results["bf16_speedup"]["target_speedup"])
+    assert {(r["batch_size"], r["strategy"], r["precision"]) for r in results["inference"]} == {
+        (b, s, p) for b in (1, 2) for s in ("greedy", "beam") for p in ("fp32", "bf16")}
+    report = (out / "report.md").read_text()
+    assert "| bfloat16" in report and "| float32" in report and "MFU vs" in report
+    assert f"**{speed['speedup']:.2f}x**" in report
+    assert results["machine"]["cpu_bf16"].startswith("this CPU ")
+    if not speed["target_met"]:  # short of the target: the top operators of a bf16 step are named
+        prof = results["bf16_profile"]
+        assert prof and all(p["self_seconds"] >= 0 and 0 <= p["share"] <= 1 for p in prof)
+        assert "`torch.profiler`" in report and f"`{prof[0]['op']}`" in report

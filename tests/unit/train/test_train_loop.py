@@ -113,9 +113,12 @@ def test_metric_direction():
     assert metric_direction("+valid/loss") == ("valid/loss", False)
 
 
-def test_precision_resolution():
+def test_precision_resolution(monkeypatch):
+    import usam_toolkit.precision as prec
+
+    monkeypatch.setattr(prec, "cpu_bf16_support", lambda: (False, "has no avx512_bf16/amx_bf16"))
     cpu = torch.device("cpu")
-    assert resolve_precision("auto", cpu).dtype is None
+    assert resolve_precision("auto", cpu).dtype is None  # test_precision.py covers a CPU with native bf16
     assert resolve_precision("bf16", cpu).dtype is torch.bfloat16
     with pytest.raises(ConfigError, match="fp16 needs a CUDA device"):
         resolve_precision("fp16", cpu)
