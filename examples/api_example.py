@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from usam_toolkit import AudioLLM, ConfigError
+import usam_toolkit
+from usam_toolkit import ConfigError
 
 
 def main() -> None:
@@ -37,7 +38,7 @@ def main() -> None:
         audio_file = tmp / "tones.wav"
         sf.write(audio_file, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), sr)
 
-    m = AudioLLM.from_checkpoint(checkpoint)  # a run folder works too (its latest checkpoint)
+    m = usam_toolkit.load(checkpoint)  # a run folder works too (its latest checkpoint)
     print(m)
     print("tasks:", m.tasks)
 

@@ -3,6 +3,7 @@
 Public API::
 
     from usam_toolkit import hookimpl, load_recipe, get_registry
+    m = usam_toolkit.load("runs/smoke")   # a checkpoint for inference (usam_toolkit.api.UsamInference)
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ __all__ = [
     "ProjectorOutput",
     "UnknownComponentError",
     "UsamError",
+    "UsamInference",
     "compose",
     "get_registry",
     "hookimpl",
     "hookspec",
+    "load",
     "load_recipe",
     "load_registry",
     "validate_recipe",
@@ -41,9 +44,14 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # AudioLLM pulls in torch; keep `import usam_toolkit` light for listing and validating.
+    # AudioLLM and the inference API pull in torch: keep `import usam_toolkit` light for listing and
+    # validating.
     if name == "AudioLLM":
         from .model.audio_llm import AudioLLM
 
         return AudioLLM
+    if name in ("load", "UsamInference"):
+        from . import api
+
+        return getattr(api, name)
     raise AttributeError(name)

@@ -2,9 +2,9 @@
 
 Example::
 
-    from usam_toolkit import AudioLLM
+    import usam_toolkit
 
-    m = AudioLLM.from_checkpoint("runs/smoke")          # a run folder (its latest checkpoint) or a checkpoint
+    m = usam_toolkit.load("runs/smoke")                   # a checkpoint, or a run folder (its latest one)
     m.transcribe("talk.wav")                              # -> str
     m.translate(["a.wav", "b.flac"], target="fr")         # -> list[str]
     m.caption(samples, sample_rate=44100, kind="music")   # numpy / torch, [N] or [channels, N]
@@ -30,7 +30,7 @@ CAPTION_TASKS = {"audio": "aac", "music": "mc"}
 
 
 class UsamInference:
-    """A checkpoint loaded for inference; create it with :func:`load` or ``AudioLLM.from_checkpoint``.
+    """A checkpoint loaded for inference; create it with :func:`load` (``usam_toolkit.load``).
 
     Attributes:
         model: the :class:`~usam_toolkit.model.audio_llm.AudioLLM`.
@@ -41,12 +41,17 @@ class UsamInference:
 
     def __init__(self, model: Any, cfg: Any, device: str = "cpu", checkpoint: Path | None = None,
                  window_seconds: float | None = 30.0, overlap_seconds: float = 0.0,
-                 batch_size: int | None = None) -> None:
+                 batch_size: int | None = None, precision: str = "auto") -> None:
         self.model = model
         self.cfg = cfg
         self.device = device
         self.checkpoint = checkpoint
-        self.engine = Engine(model, cfg, device, batch_size, window_seconds, overlap_seconds)
+        self.engine = Engine(model, cfg, device, batch_size, window_seconds, overlap_seconds, precision)
+
+    @property
+    def precision(self) -> str:
+        """What inference runs in (``fp32``, ``bf16``, ``fp16``); ``engine.precision.reason`` says why."""
+        return self.engine.precision.name
 
     @property
     def tasks(self) -> list[str]:
@@ -111,7 +116,8 @@ class UsamInference:
 
 def load(checkpoint: str | Path, device: str | None = None, overrides: Sequence[str] = (),
          window_seconds: float | None = 30.0, overlap_seconds: float = 0.0,
-         batch_size: int | None = None, feature_cache: bool = False) -> UsamInference:
+         batch_size: int | None = None, feature_cache: bool = False,
+         precision: str = "auto") -> UsamInference:
     """Load a checkpoint folder (or a run folder: its latest checkpoint) with its own recorded recipe.
 
     Args:
@@ -123,6 +129,8 @@ def load(checkpoint: str | Path, device: str | None = None, overrides: Sequence[
         batch_size: windows per forward pass (default: the recipe's ``evaluate.batch_size``).
         feature_cache: keep the recipe's on-disk encoder cache (``data.feature_cache``). Off by
             default: that cache is the training corpus's, and inference would add a file per new clip.
+        precision: ``auto`` (bf16 where the device computes it natively, else fp32), ``fp32``, ``bf16``
+            or ``fp16`` (CUDA only); see :mod:`usam_toolkit.precision`.
     """
     import os
 
@@ -135,4 +143,4 @@ def load(checkpoint: str | Path, device: str | None = None, overrides: Sequence[
     cfg, model = load_for_evaluation(ckpt, overrides, device=dev)
     if not feature_cache:
         drop_feature_cache(model)
-    return UsamInference(model, cfg, dev, ckpt, window_seconds, overlap_seconds, batch_size)
+    return UsamInference(model, cfg, dev, ckpt, window_seconds, overlap_seconds, batch_size, precision)

@@ -9,16 +9,25 @@ below. Each hook receives a ``register`` callback bound to one kind of component
     def usam_register_encoders(register):
         register("my_encoder", build_my_encoder, MyEncoderConfig, aliases=("myenc",))
 
-``register(name, build_fn, config_cls, *, aliases=(), requires=(), example=None)``:
+``register(name, build_fn, config_cls, *, aliases=(), requires=(), example=None)`` (typed as
+:class:`RegisterFn`):
 
 - ``name``: lower_snake, stable forever (it is stored in checkpoints and tables).
-- ``build_fn(cfg, ctx)``: gets the validated config dataclass instance and a
-  :class:`usam_toolkit.interfaces.BuildContext`; returns the component. Import heavy modules inside it.
+- ``build_fn(cfg, ctx)`` (:data:`BuildFn`): gets the validated config dataclass instance and a
+  :class:`usam_toolkit.interfaces.BuildContext`; returns the component, which must follow its kind's
+  protocol in :mod:`usam_toolkit.interfaces` (``Encoder``, ``Projector``, ``LanguageModel``, ``Loss``,
+  ``Metric``, ``Task``, ``Preparer``): the registry checks it after every build and names the plugin, its
+  distribution, the recipe slot and the missing members otherwise. Import heavy modules inside it.
 - ``config_cls``: a dataclass whose fields are the component's recipe keys (defaults = the paper's).
 - ``requires``: importable module names the component needs at build time; missing ones are listed
   by ``usam list-plugins`` instead of failing at import.
-- ``example``: ``example(tmp_dir) -> dict`` returning config overrides that build a tiny instance
-  (writing any files it needs under ``tmp_dir``); the conformance suite builds every component with it.
+- ``example`` (:data:`ExampleFn`): ``example(tmp_dir) -> dict`` returning config overrides that build a
+  tiny instance (writing any files it needs under ``tmp_dir``); the conformance suite builds every
+  component with it.
+
+Encoders never freeze or adapt themselves: every encoder slot takes ``mode: frozen | lora | trainable``
+(default ``frozen``) and ``lora: {...}``, and the core applies them to the built encoder (see
+:func:`usam_toolkit.model.train_mode.apply_encoder_mode`), whether the config declares those fields or not.
 
 Third-party packages expose their plugin module through the entry-point group ``usam_toolkit``::
 
@@ -31,16 +40,47 @@ may name without a path.
 
 from __future__ import annotations
 
-from typing import Callable
+from pathlib import Path
+from typing import Any, Callable, Protocol, Sequence
 
 import pluggy
+
+from .interfaces import BuildContext
 
 PROJECT = "usam_toolkit"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
-RegisterFn = Callable[..., None]
+#: ``build_fn(cfg, ctx) -> component``: the config dataclass instance and the build context.
+BuildFn = Callable[[Any, BuildContext], Any]
+#: ``example(tmp_dir) -> overrides`` that build a tiny instance (files go under ``tmp_dir``).
+ExampleFn = Callable[[Path], dict[str, Any]]
+
+
+class RegisterFn(Protocol):
+    """The ``register`` callback each ``usam_register_<kind>`` hook receives (bound to that kind)."""
+
+    def __call__(
+        self,
+        name: str,
+        build_fn: BuildFn,
+        config_cls: type,
+        *,
+        aliases: Sequence[str] = (),
+        requires: Sequence[str] = (),
+        example: ExampleFn | None = None,
+    ) -> None:
+        """Register component ``name`` of this hook's kind (see the module docstring for each argument)."""
+        ...
+
+
+class RegisterRecipeDirFn(Protocol):
+    """The ``register`` callback of ``usam_register_recipe_dirs``."""
+
+    def __call__(self, path: str | Path) -> None:
+        """Register a folder of recipes that ``base:`` may name by file name alone."""
+        ...
 
 
 @hookspec
@@ -50,7 +90,7 @@ def usam_register_encoders(register: RegisterFn) -> None:
 
 @hookspec
 def usam_register_projectors(register: RegisterFn) -> None:
-    """Register projectors (links of the chain between fusion and the LLM)."""
+    """Register projectors (:class:`~usam_toolkit.interfaces.Projector`: links between fusion and the LLM)."""
 
 
 @hookspec
@@ -70,14 +110,14 @@ def usam_register_metrics(register: RegisterFn) -> None:
 
 @hookspec
 def usam_register_tasks(register: RegisterFn) -> None:
-    """Register tasks (prompts, default metrics, normalisation)."""
+    """Register tasks (:class:`~usam_toolkit.interfaces.Task`: prompts, targets, metrics, normalisation)."""
 
 
 @hookspec
 def usam_register_datasets(register: RegisterFn) -> None:
-    """Register corpus preparers used by ``usam prepare``."""
+    """Register corpus preparers used by ``usam prepare`` (:class:`~usam_toolkit.interfaces.Preparer`)."""
 
 
 @hookspec
-def usam_register_recipe_dirs(register: Callable[[str], None]) -> None:
+def usam_register_recipe_dirs(register: RegisterRecipeDirFn) -> None:
     """Register folders of recipes that ``base:`` can name by file name alone."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -185,15 +185,29 @@ class GenerationConfig:
 
 # --------------------------------------------------------------------------------------------------
 # Protocols (structural: plugins need not inherit from anything but torch.nn.Module)
+#
+# Every member declared below is one the core uses; the registry checks each built component against
+# its kind's protocol (:data:`PROTOCOLS`, :func:`missing_members`) and names the plugin, its distribution
+# and the recipe slot when one is missing. Optional members are named in the docstrings only.
 # --------------------------------------------------------------------------------------------------
 @runtime_checkable
 class Encoder(Protocol):
     """An audio encoder; an ``nn.Module``.
 
+    The encoder never freezes or adapts itself: the slot's ``mode`` (``frozen`` by default, ``lora``,
+    ``trainable``) and ``lora`` are applied by the core after the build
+    (:func:`usam_toolkit.model.train_mode.apply_encoder_mode`).
+
     Attributes:
         output_dim: D of :class:`EncoderOutput.features`.
         frame_rate: frames per second produced.
         sample_rate: audio rate the encoder expects; the data layer resamples to it.
+
+    Optional attributes:
+        mode_target: the sub-module ``mode`` applies to (its pretrained weights); default: the whole
+            encoder. Parameters outside it keep the ``requires_grad`` the plugin gave them.
+        max_samples: the longest input the encoder takes in one pass (see ``__call__``).
+        accepts_hashes: ``__call__`` also takes ``hashes=`` (per-clip content hashes; feature caches).
     """
 
     output_dim: int
@@ -218,12 +232,16 @@ class Encoder(Protocol):
 class Projector(Protocol):
     """One link of the projector chain; an ``nn.Module``. ``output_dim`` is its output width.
 
-    A projector that changes the token rate (windowing, stacking) also defines
-    ``output_frame_rate(frame_rate) -> float``, so the next link is built knowing its input rate;
-    without it the rate is taken as unchanged.
+    Optional: ``routing_weights(...)`` marks a projector that routes between experts (TAPM); inference
+    then reports its weights.
     """
 
     output_dim: int
+
+    def output_frame_rate(self, frame_rate: float) -> float:
+        """Tokens per second out for ``frame_rate`` in (``frame_rate`` itself when the rate is kept), so
+        the next link is built knowing its input rate."""
+        ...
 
     def __call__(
         self, features: "torch.Tensor", lengths: "torch.Tensor", frame_rate: float, context: ProjectorContext
@@ -293,18 +311,40 @@ class Metric(Protocol):
 
 @runtime_checkable
 class Task(Protocol):
-    """A task: prompt templates, default metrics and text normalisation.
+    """A task: prompt templates, targets and references, default metrics and text normalisation.
+
+    ``usam_plugins.tasks.base.PromptTask`` implements all of it for instruction-style tasks. Examples are
+    :class:`usam_toolkit.data.manifest.Example` objects (or plain dicts with the manifest's keys).
 
     Attributes:
         name: task name as used in manifests.
         metrics: default metric plugin names.
+        num_prompt_variants: how many instruction paraphrases ``prompt`` picks from (training draws one).
+        timestamps: whether consecutive windows of one recording give time-aligned text (SRT output).
+
+    Optional attributes (the data layer's defaults otherwise): ``length_policy`` (None: defer to
+    ``data.length_policy``), ``default_length_policy`` (``skip``) and ``safe_length_policies``.
     """
 
     name: str
     metrics: Sequence[str]
+    num_prompt_variants: int
+    timestamps: bool
 
-    def prompt(self, example: dict[str, Any], variant: int = 0) -> tuple[str, str]:
+    def prompt(self, example: Any, variant: int = 0) -> tuple[str, str]:
         """``(prompt_left, prompt_right)`` around the audio tokens for ``example``."""
+        ...
+
+    def references(self, example: Any) -> list[str]:
+        """Every reference text of ``example`` (scoring takes them all)."""
+        ...
+
+    def target(self, example: Any) -> str:
+        """The training target of ``example`` (its first reference, as the LLM is taught to write it)."""
+        ...
+
+    def training_text(self, reference: str) -> str:
+        """``reference`` as the LLM is taught to write it (e.g. after a target prefix)."""
         ...
 
     def normalize(self, text: str) -> str:
@@ -312,12 +352,68 @@ class Task(Protocol):
         ...
 
 
-def lengths_to_mask(lengths: "torch.Tensor", max_len: int | None = None) -> "torch.Tensor":
-    """``[B]`` lengths to a ``[B, T]`` bool mask, True on valid positions."""
-    import torch
+@runtime_checkable
+class Preparer(Protocol):
+    """A corpus preparer (kind ``datasets``, used by ``usam prepare``)."""
 
-    t = int(lengths.max().item()) if max_len is None and lengths.numel() else int(max_len or 0)
-    return torch.arange(t, device=lengths.device)[None, :] < lengths[:, None]
+    def prepare(self, root: Path, out: Path) -> list[Path]:
+        """Read the corpus under ``root`` and write manifests under ``out``; returns the manifests written."""
+        ...
+
+
+#: The protocol each kind's built components follow (the registry checks them after every build).
+PROTOCOLS: Mapping[str, type] = {
+    "encoders": Encoder,
+    "projectors": Projector,
+    "llms": LanguageModel,
+    "losses": Loss,
+    "metrics": Metric,
+    "tasks": Task,
+    "datasets": Preparer,
+}
+
+
+def protocol_members(protocol: type) -> list[str]:
+    """The members a protocol declares: annotated attributes, then methods (``__call__`` included)."""
+    names: list[str] = []
+    for cls in reversed(protocol.__mro__):
+        if not getattr(cls, "_is_protocol", False) or cls is Protocol:
+            continue
+        names += [n for n in getattr(cls, "__annotations__", {}) if not n.startswith("_")]
+        names += [n for n, v in vars(cls).items() if callable(v) and (n == "__call__" or n[0] != "_")]
+    return list(dict.fromkeys(names))
+
+
+def missing_members(obj: Any, protocol: type) -> list[str]:
+    """The members of ``protocol`` that ``obj`` lacks (a method that is not callable counts as missing)."""
+    methods = {n for cls in protocol.__mro__ for n, v in vars(cls).items() if callable(v)}
+    missing = []
+    for name in protocol_members(protocol):
+        if name == "__call__":
+            if not callable(obj):
+                missing.append("__call__ (not callable)")
+            continue
+        try:
+            value = getattr(obj, name)
+        except AttributeError:
+            missing.append(name)
+            continue
+        except Exception:  # a property that fails here still exists
+            continue
+        if name in methods and not callable(value):
+            missing.append(f"{name} (not callable)")
+    return missing
+
+
+def lengths_to_mask(lengths: "torch.Tensor", max_len: int | None = None) -> "torch.Tensor":
+    """``[B]`` lengths to a ``[B, T]`` bool mask, True on valid positions.
+
+    The contract's name for :func:`usam_toolkit.masks.lengths_to_mask` (imported lazily, so that this
+    module stays free of torch); masked reductions live in :mod:`usam_toolkit.masks` too.
+    """
+    from .masks import lengths_to_mask as _lengths_to_mask
+
+    return _lengths_to_mask(lengths, max_len)
 
 
 @dataclass

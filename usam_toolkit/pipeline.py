@@ -45,9 +45,10 @@ def build_model(cfg: DictConfig, device: str = "cpu") -> Any:
         if not root.is_absolute() and base is not None:
             root = base / root
         cache = FeatureCache(root)
+        precision = str(cfg.data.get("feature_cache_precision", "fp32"))  # part of the cache key
         for i, enc in enumerate(model.encoders):
             if not any(p.requires_grad for p in enc.parameters()):
-                model.encoders[i] = CachedEncoder(enc, cache)
+                model.encoders[i] = CachedEncoder(enc, cache, precision)
     return model
 
 

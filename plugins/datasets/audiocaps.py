@@ -20,28 +20,14 @@ the manifest reads ``[start_time, start_time + 10)``. One manifest per split: ``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from usam_toolkit.data.prepare_utils import AUDIO_SUFFIXES, ManifestWriter, prepare_report, read_csv
 from usam_toolkit.errors import DataError
+from usam_toolkit.interfaces import BuildContext
 
-
-@dataclass
-class AudioCapsConfig:
-    """AudioCaps preparation.
-
-    Attributes:
-        splits: CSV names without ``.csv``.
-        full_length_audio: files are whole videos; read the 10-s segment at ``start_time``.
-        clip_seconds: segment length when ``full_length_audio``.
-        probe: read headers for durations.
-    """
-
-    splits: list[str] = field(default_factory=lambda: ["train", "val", "test"])
-    full_length_audio: bool = False
-    clip_seconds: float = 10.0
-    probe: bool = True
+from .configs import AudioCapsConfig
 
 
 def candidate_stems(row: dict[str, str]) -> list[str]:
@@ -117,6 +103,11 @@ class AudioCapsPreparer:
         return written
 
 
-def build_audiocaps(cfg: AudioCapsConfig, ctx) -> AudioCapsPreparer:
+def build_audiocaps(cfg: AudioCapsConfig, ctx: BuildContext) -> AudioCapsPreparer:
     """AudioCaps captioning manifests from train/val/test.csv + downloaded clips."""
     return AudioCapsPreparer(cfg)
+
+
+def audiocaps_example(tmp_dir: Path) -> dict[str, Any]:
+    """The defaults build it (preparing needs a corpus; building does not)."""
+    return {}

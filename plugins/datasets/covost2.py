@@ -21,31 +21,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any
 
 from usam_toolkit.data.prepare_utils import ManifestWriter, prepare_report, read_csv
 from usam_toolkit.errors import DataError
+from usam_toolkit.interfaces import BuildContext
+
+from .configs import Covost2Config
 
 log = logging.getLogger("usam_toolkit.data.prepare")
-
-
-@dataclass
-class Covost2Config:
-    """CoVoST 2 en->X preparation.
-
-    Attributes:
-        target_langs: CoVoST target codes (the paper uses zh-CN and de).
-        splits: CoVoST split names.
-        cv_dir: Common Voice English folder (with clips/), relative to --root; None = search.
-        probe: read each clip's header for its duration (slow for mp3 on large sets).
-    """
-
-    target_langs: list[str] = field(default_factory=lambda: ["zh-CN", "de"])
-    splits: list[str] = field(default_factory=lambda: ["train", "dev", "test"])
-    cv_dir: Optional[str] = None
-    probe: bool = True
 
 
 def _find_one(root: Path, pattern: str) -> Path | None:
@@ -143,6 +128,11 @@ class Covost2Preparer:
         return written
 
 
-def build_covost2(cfg: Covost2Config, ctx) -> Covost2Preparer:
+def build_covost2(cfg: Covost2Config, ctx: BuildContext) -> Covost2Preparer:
     """CoVoST 2 en->X (default zh-CN, de) manifests from covost TSVs + Common Voice en/clips."""
     return Covost2Preparer(cfg)
+
+
+def covost2_example(tmp_dir: Path) -> dict[str, Any]:
+    """The defaults build it (preparing needs a corpus; building does not)."""
+    return {}

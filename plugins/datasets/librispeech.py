@@ -11,36 +11,14 @@ Layout (the openslr tarballs extract to)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from usam_toolkit.data.prepare_utils import ManifestWriter, prepare_report
 from usam_toolkit.errors import DataError
+from usam_toolkit.interfaces import BuildContext
 
-SPLITS = [
-    "train-clean-100",
-    "train-clean-360",
-    "train-other-500",
-    "dev-clean",
-    "dev-other",
-    "test-clean",
-    "test-other",
-]
-
-
-@dataclass
-class LibriSpeechConfig:
-    """LibriSpeech preparation.
-
-    Attributes:
-        splits: split folders to prepare (missing ones are skipped with a warning).
-        lowercase: write transcripts in lower case (scoring normalises case anyway).
-        probe: read each file's header for its duration.
-    """
-
-    splits: list[str] = field(default_factory=lambda: list(SPLITS))
-    lowercase: bool = True
-    probe: bool = True
+from .configs import LibriSpeechConfig
 
 
 class LibriSpeechPreparer:
@@ -88,6 +66,11 @@ class LibriSpeechPreparer:
         return written
 
 
-def build_librispeech(cfg: LibriSpeechConfig, ctx) -> LibriSpeechPreparer:
+def build_librispeech(cfg: LibriSpeechConfig, ctx: BuildContext) -> LibriSpeechPreparer:
     """LibriSpeech ASR manifests from LibriSpeech/<split>/<spk>/<chapter>/*.flac + *.trans.txt."""
     return LibriSpeechPreparer(cfg)
+
+
+def librispeech_example(tmp_dir: Path) -> dict[str, Any]:
+    """The defaults build it (preparing needs a corpus; building does not)."""
+    return {}

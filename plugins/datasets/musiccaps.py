@@ -17,24 +17,14 @@ Manifests: ``musiccaps_train.jsonl``, ``musiccaps_test.jsonl``; ``aspect_list`` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from usam_toolkit.data.prepare_utils import ManifestWriter, index_audio, prepare_report, read_csv
 from usam_toolkit.errors import DataError
+from usam_toolkit.interfaces import BuildContext
 
-
-@dataclass
-class MusicCapsConfig:
-    """MusicCaps preparation.
-
-    Attributes:
-        full_length_audio: files are whole videos; read ``[start_s, end_s)``.
-        probe: read headers for durations.
-    """
-
-    full_length_audio: bool = False
-    probe: bool = True
+from .configs import MusicCapsConfig
 
 
 def candidate_stems(row: dict[str, str]) -> list[str]:
@@ -77,6 +67,11 @@ class MusicCapsPreparer:
         return [p for p in (w.close() for w in writers.values()) if p]
 
 
-def build_musiccaps(cfg: MusicCapsConfig, ctx) -> MusicCapsPreparer:
+def build_musiccaps(cfg: MusicCapsConfig, ctx: BuildContext) -> MusicCapsPreparer:
     """MusicCaps music-captioning manifests from musiccaps-public.csv + <ytid>.wav clips."""
     return MusicCapsPreparer(cfg)
+
+
+def musiccaps_example(tmp_dir: Path) -> dict[str, Any]:
+    """The defaults build it (preparing needs a corpus; building does not)."""
+    return {}

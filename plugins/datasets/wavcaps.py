@@ -23,13 +23,15 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from usam_toolkit.data.manifest import read_manifest
 from usam_toolkit.data.prepare_utils import ManifestWriter, index_audio, prepare_report
 from usam_toolkit.errors import DataError
+from usam_toolkit.interfaces import BuildContext
+
+from .configs import WavCapsConfig
 
 log = logging.getLogger("usam_toolkit.data.prepare")
 
@@ -61,28 +63,6 @@ def held_out_ids(manifests: list[Path], key: str, fallback: Optional[str], how: 
                 raise DataError(f"{ex.location}: no '{key}' to match WavCaps against ({how})")
             ids.setdefault(str(value), str(path))
     return ids
-
-
-@dataclass
-class WavCapsConfig:
-    """WavCaps preparation.
-
-    Attributes:
-        sources: json folder names to prepare; empty = every json file found.
-        exclude_ids_file: ids to leave out (one per line or first CSV column), relative to --root.
-        exclude_audiocaps: AudioCaps test manifests (``usam prepare audiocaps``; the YouTube id is their
-            ``youtube_id`` or ``group``) whose clips leave WavCaps' AudioSet_SL part; relative to where you
-            run.
-        exclude_clotho: Clotho test manifests (``usam prepare clotho`` with ``clotho_metadata_<split>.csv``
-            present, which gives each clip its ``freesound_id``) whose clips leave WavCaps' FreeSound part.
-        probe: read headers even where the json gives a duration.
-    """
-
-    sources: list[str] = field(default_factory=list)
-    exclude_ids_file: Optional[str] = None
-    exclude_audiocaps: list[str] = field(default_factory=list)
-    exclude_clotho: list[str] = field(default_factory=list)
-    probe: bool = False
 
 
 class WavCapsPreparer:
@@ -204,6 +184,11 @@ class WavCapsPreparer:
         )
 
 
-def build_wavcaps(cfg: WavCapsConfig, ctx) -> WavCapsPreparer:
+def build_wavcaps(cfg: WavCapsConfig, ctx: BuildContext) -> WavCapsPreparer:
     """WavCaps captioning manifests from json_files/<Source>/*.json + <Source>_flac/ audio."""
     return WavCapsPreparer(cfg, getattr(ctx, "base_dir", None))
+
+
+def wavcaps_example(tmp_dir: Path) -> dict[str, Any]:
+    """The defaults build it (preparing needs a corpus; building does not)."""
+    return {}

@@ -43,8 +43,9 @@ from torch import nn
 
 from usam_toolkit.errors import ConfigError
 from usam_toolkit.interfaces import BuildContext, EncoderOutput
+from usam_toolkit.masks import lengths_to_mask
 
-from .common import apply_mode, fingerprint, load_state_checked
+from .common import fingerprint, load_state_checked
 from .configs import CedConfig
 
 FREQ_POOLINGS = ("mean", "concat")
@@ -243,7 +244,7 @@ class CedBackbone(nn.Module):
         x = x + time_pos[None, :, None, :] + freq_pos[None, None, :, :]
         # chunks past the end of a shorter clip are not computed at all
         busy = (chunk_cols > 0).nonzero().squeeze(1)
-        keep_cols = torch.arange(c, device=x.device)[None, :] < chunk_cols[busy, None]  # [K', c]
+        keep_cols = lengths_to_mask(chunk_cols[busy], c)  # [K', c]
         keep = keep_cols[:, :, None].expand(-1, c, fp).reshape(-1, c * fp)
         h = x[busy].reshape(-1, c * fp, d)
         for block in self.blocks:
@@ -374,7 +375,7 @@ class CedEncoder(nn.Module):
             feats = tokens.mean(dim=2)
         else:
             feats = tokens.flatten(2)
-        valid = torch.arange(feats.shape[1], device=feats.device)[None, :] < cols[:, None]
+        valid = lengths_to_mask(cols, feats.shape[1])
         feats = feats * valid[..., None].to(feats.dtype)
         return EncoderOutput(features=feats, lengths=cols.long(), frame_rate=self.frame_rate)
 
@@ -390,9 +391,7 @@ def build_ced(cfg: CedConfig, ctx: BuildContext) -> CedEncoder:
             "or the original CED .pt file"
         )
     backbone = load_ced(ctx.resolve_path(cfg.checkpoint), cfg.num_heads)
-    encoder = CedEncoder(backbone, cfg)
-    apply_mode(encoder.backbone, cfg, where="ced")
-    return encoder
+    return CedEncoder(backbone, cfg)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Helpers shared by the encoder plugins: train-mode settings, fingerprints, lengths, log-mel frontend.
+"""Helpers shared by the encoder plugins: fingerprints, lengths, chunked encoding, log-mel frontend.
 
 Importing this module pulls in torch; plugin ``__init__`` files import it lazily (inside build
 functions), never at module level.
@@ -16,14 +16,9 @@ from torch import nn
 
 from usam_toolkit.errors import ConfigError
 from usam_toolkit.interfaces import EncoderOutput
-from usam_toolkit.model.train_mode import LoraSettings, apply_train_mode
-
-from .configs import EncoderModeConfig
+from usam_toolkit.masks import padding_mask as pad_mask  # re-exported under the name encoders know
 
 __all__ = [
-    "EncoderModeConfig",
-    "LoraSettings",
-    "apply_mode",
     "conv_out_length",
     "encode_in_chunks",
     "fingerprint",
@@ -31,25 +26,6 @@ __all__ = [
     "pad_mask",
     "whisper_log_mel",
 ]
-
-
-
-
-def apply_mode(module: nn.Module, cfg: Any, where: str = "encoder") -> nn.Module:
-    """Apply ``cfg.mode`` / ``cfg.lora`` to ``module`` via :func:`apply_train_mode`.
-
-    ``cfg.lora`` may arrive as a plain mapping from the recipe; it is turned into :class:`LoraSettings`.
-    Frozen modules are also put in eval mode so dropout never perturbs cached features.
-    """
-    lora = getattr(cfg, "lora", None)
-    if isinstance(lora, dict):
-        lora = LoraSettings(**lora)
-    mode = getattr(cfg, "mode", "frozen")
-    out = apply_train_mode(module, mode, lora, where=f"{where}.mode")
-    if mode == "frozen":
-        out.eval()
-    return out
-
 
 _FINGERPRINT_ATTR = "_usam_fingerprint_cache"
 
@@ -93,11 +69,6 @@ def conv_out_length(
 ) -> torch.Tensor:
     """Exact output length of a 1-D convolution (PyTorch's formula), element-wise on ``[B]`` lengths."""
     return torch.div(length + 2 * padding - dilation * (kernel - 1) - 1, stride, rounding_mode="floor") + 1
-
-
-def pad_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
-    """``[B, T]`` bool, True on PADDED positions (the convention of ``key_padding_mask``)."""
-    return torch.arange(max_len, device=lengths.device)[None, :] >= lengths[:, None]
 
 
 def encode_in_chunks(

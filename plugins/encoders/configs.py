@@ -1,24 +1,28 @@
-"""Config dataclasses of the built-in encoders, and light build/example entry points.
+"""Config dataclasses of the built-in encoders (nothing else).
 
-Nothing here imports torch: the registry (``usam list-plugins``, ``usam validate``) reads these
-configs without loading any model code; the build functions import their module when called.
+Nothing here imports torch: the registry (``usam list-plugins``, ``usam validate``) reads these configs
+without loading any model code. The build functions live in each encoder's module; ``__init__`` registers
+them through lazy trampolines.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, List, Optional
+from typing import List, Optional
 
 from usam_toolkit.model.lora import LoraSettings
 
 
 @dataclass
 class EncoderModeConfig:
-    """Fields every encoder config shares (inherit from it).
+    """The slot keys ``mode`` and ``lora``, declared so that the config (and so the fingerprint) holds them.
+
+    Every encoder slot takes these two keys whether its config declares them or not: the core applies
+    them to the built encoder (:func:`usam_toolkit.model.train_mode.apply_encoder_mode`), so a build
+    function never freezes or adapts anything itself.
 
     Attributes:
-        mode: ``frozen``, ``lora`` or ``trainable``.
+        mode: ``frozen`` (requires_grad off and eval mode), ``lora`` or ``trainable``.
         lora: LoRA settings used when ``mode == "lora"`` (``target_modules`` names sub-modules).
     """
 
@@ -27,7 +31,7 @@ class EncoderModeConfig:
 
 
 @dataclass
-class WhisperConfig(EncoderModeConfig):
+class WhisperEncoderConfig(EncoderModeConfig):
     """Recipe fields of the ``whisper`` encoder.
 
     Attributes:
@@ -38,7 +42,8 @@ class WhisperConfig(EncoderModeConfig):
         layer: which hidden state to return; -1 is the final one (after the encoder's layer norm),
             0 the embeddings, k the output of layer k (HF's ``hidden_states`` numbering).
         mode: ``frozen`` (paper), ``lora`` or ``trainable``.
-        lora: LoRA settings; Whisper's attention projections are ``q_proj``, ``k_proj``, ``v_proj``, ``out_proj``.
+        lora: LoRA settings; Whisper's attention projections are ``q_proj``, ``k_proj``, ``v_proj``,
+            ``out_proj``.
     """
 
     path: Optional[str] = None
@@ -136,69 +141,3 @@ class SoundCnnConfig(EncoderModeConfig):
     checkpoint: str = ""
     window_frames: int = 1
     peak_normalize: bool = True
-
-
-# Build and example entry points: each imports its (torch-heavy) module only when called.
-def build_whisper(cfg: WhisperConfig, ctx: Any) -> Any:
-    """Whisper audio encoder (HF folder or CTranslate2 model.bin), variable-length, no 30 s padding."""
-    from .whisper import build_whisper as build
-
-    return build(cfg, ctx)
-
-
-def whisper_example(tmp_dir: Path) -> dict[str, Any]:
-    from .whisper import whisper_example as example
-
-    return example(tmp_dir)
-
-
-def build_conv_transformer(cfg: ConvTransformerConfig, ctx: Any) -> Any:
-    """Small log-mel + conv + transformer encoder (random or from safetensors), any sample rate."""
-    from .small import build_conv_transformer as build
-
-    return build(cfg, ctx)
-
-
-def conv_transformer_example(tmp_dir: Path) -> dict[str, Any]:
-    from .small import conv_transformer_example as example
-
-    return example(tmp_dir)
-
-
-def build_ced(cfg: CedConfig, ctx: Any) -> Any:
-    """CED audio-tagging transformer (mispeech/ced-*) as a time-major encoder."""
-    from .ced import build_ced as build
-
-    return build(cfg, ctx)
-
-
-def ced_example(tmp_dir: Path) -> dict[str, Any]:
-    from .ced import ced_example as example
-
-    return example(tmp_dir)
-
-
-def build_mert(cfg: MertConfig, ctx: Any) -> Any:
-    """MERT-v1 music encoder (m-a-p/MERT-v1-95M / -330M) with a learned weighted sum of layers, 24 kHz."""
-    from .mert import build_mert as build
-
-    return build(cfg, ctx)
-
-
-def mert_example(tmp_dir: Path) -> dict[str, Any]:
-    from .mert import mert_example as example
-
-    return example(tmp_dir)
-
-
-def build_sound_cnn(cfg: SoundCnnConfig, ctx: Any) -> Any:
-    """Pretrained sound-effects CNN (aisfx, 512-d) as a frame-level encoder."""
-    from .sound_cnn import build_sound_cnn as build
-
-    return build(cfg, ctx)
-
-
-def sound_cnn_example(tmp_dir: Path) -> dict[str, Any]:
-    from .sound_cnn import sound_cnn_example as example
-
-    return example(tmp_dir)

@@ -36,8 +36,9 @@ from torch import nn
 
 from usam_toolkit.errors import ConfigError
 from usam_toolkit.interfaces import BuildContext, EncoderOutput
+from usam_toolkit.masks import lengths_to_mask, masked_mean
 
-from .common import apply_mode, conv_out_length, fingerprint, load_state_checked
+from .common import conv_out_length, fingerprint, load_state_checked
 from .configs import MertConfig
 
 
@@ -126,10 +127,9 @@ class ConvLayer(nn.Module):
 
 def _masked_instance_norm(x: torch.Tensor, lengths: torch.Tensor, gn: nn.GroupNorm) -> torch.Tensor:
     """GroupNorm with one group per channel, statistics over each clip's valid frames only."""
-    mask = (torch.arange(x.shape[-1], device=x.device)[None, :] < lengths[:, None]).to(x.dtype)[:, None, :]
-    n = mask.sum(-1, keepdim=True).clamp_min(1.0)
-    mean = (x * mask).sum(-1, keepdim=True) / n
-    var = ((x - mean).pow(2) * mask).sum(-1, keepdim=True) / n
+    valid = lengths_to_mask(lengths, x.shape[-1])
+    mean = masked_mean(x, valid, dim=-1, keepdim=True)
+    var = masked_mean((x - mean).pow(2), valid, dim=-1, keepdim=True)
     y = (x - mean) / torch.sqrt(var + gn.eps)
     return y * gn.weight[None, :, None] + gn.bias[None, :, None]
 
@@ -298,7 +298,7 @@ class MertBackbone(nn.Module):
         self, audio: torch.Tensor, num_samples: torch.Tensor
     ) -> tuple[list[torch.Tensor], torch.Tensor]:
         feats, frames = self.feature_extractor(audio, num_samples)
-        keep = torch.arange(feats.shape[1], device=feats.device)[None, :] < frames[:, None]
+        keep = lengths_to_mask(frames, feats.shape[1])
         # a clip shorter than one frame still needs one key to attend to; its frames are dropped anyway
         keep = keep | (frames[:, None] == 0)
         return self.encoder(self.feature_projection(feats), keep), frames
@@ -380,16 +380,21 @@ class MertEncoder(nn.Module):
         self.sample_rate = int(hp.sample_rate)
         self.frame_rate = hp.sample_rate / math.prod(hp.conv_stride)
         self.output_dim = hp.hidden_size
-        # softmax(0) = uniform average at the start; kept outside the backbone so it trains when frozen
+        # the slot's mode applies to the backbone only (see mode_target), so the layer weights train even
+        # when it is frozen; softmax(0) = uniform average at the start
         self.layer_weights = nn.Parameter(torch.zeros(self.num_states)) if cfg.weighted_sum else None
+
+    @property
+    def mode_target(self) -> nn.Module:
+        """What the slot's ``mode`` applies to: the backbone, not the layer weights (they always train)."""
+        return self.backbone
 
     def normalize(self, audio: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Zero mean, unit variance over each clip's valid samples (``Wav2Vec2FeatureExtractor``); padding 0."""
-        mask = (torch.arange(audio.shape[1], device=audio.device)[None, :] < lengths[:, None]).to(audio.dtype)
-        n = mask.sum(1, keepdim=True).clamp_min(1.0)
-        mean = (audio * mask).sum(1, keepdim=True) / n
-        var = ((audio - mean).pow(2) * mask).sum(1, keepdim=True) / n
-        return (audio - mean) / torch.sqrt(var + 1e-7) * mask
+        valid = lengths_to_mask(lengths, audio.shape[1])
+        mean = masked_mean(audio, valid, keepdim=True)
+        var = masked_mean((audio - mean).pow(2), valid, keepdim=True)
+        return (audio - mean) / torch.sqrt(var + 1e-7) * valid.to(audio.dtype)
 
     def forward(self, audio: torch.Tensor, audio_lengths: torch.Tensor) -> EncoderOutput:
         """Encode ``audio`` ``[B, N]`` (float, mono, 24 kHz) with ``audio_lengths`` ``[B]``."""
@@ -410,7 +415,7 @@ class MertEncoder(nn.Module):
             feats = stacked[self.cfg.layer]
         t = int(frames.max()) if frames.numel() else 0
         feats, stacked = feats[:, :t], stacked[:, :, :t]  # only a padded-up too-short batch has more
-        valid = torch.arange(t, device=feats.device)[None, :] < frames[:, None]
+        valid = lengths_to_mask(frames, t)
         feats = feats * valid[..., None].to(feats.dtype)
         hidden = stacked if self.cfg.return_hidden_states else None
         return EncoderOutput(
@@ -427,9 +432,7 @@ def build_mert(cfg: MertConfig, ctx: BuildContext) -> MertEncoder:
         raise ConfigError(
             "mert.checkpoint: not set; give a folder with config.json + pytorch_model.bin (m-a-p/MERT-v1-330M)"
         )
-    encoder = MertEncoder(load_mert(ctx.resolve_path(cfg.checkpoint)), cfg)
-    apply_mode(encoder.backbone, cfg, where="mert")
-    return encoder
+    return MertEncoder(load_mert(ctx.resolve_path(cfg.checkpoint)), cfg)
 
 
 # --------------------------------------------------------------------------------------------------

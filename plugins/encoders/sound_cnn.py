@@ -38,8 +38,9 @@ from torch import nn
 
 from usam_toolkit.errors import ConfigError
 from usam_toolkit.interfaces import BuildContext, EncoderOutput
+from usam_toolkit.masks import lengths_to_mask, zero_padding
 
-from .common import apply_mode, fingerprint
+from .common import fingerprint
 from .configs import SoundCnnConfig
 
 SAMPLE_RATE = 44100
@@ -87,7 +88,7 @@ class EmbeddingNet(nn.Module):
         """``spec`` ``[B, T, F]``, ``frames`` ``[B]`` -> ``([B, T/8, D], lengths [B])``."""
         x, n = spec[:, None], frames
         for i in range(4):
-            keep = (torch.arange(x.shape[2], device=x.device)[None, :] < n[:, None]).to(x.dtype)
+            keep = lengths_to_mask(n, x.shape[2]).to(x.dtype)
             block = getattr(self, f"conv_block{i + 1}")
             x = block(x, keep[:, None, :, None])
             if block.pool:
@@ -189,17 +190,16 @@ class SoundCnnEncoder(nn.Module):
     def forward(self, audio: torch.Tensor, audio_lengths: torch.Tensor) -> EncoderOutput:
         """Encode ``audio`` ``[B, N]`` (float, mono, 44.1 kHz) with ``audio_lengths`` ``[B]``."""
         feats, n = self.backbone(audio, audio_lengths.long(), self.cfg.peak_normalize)
-        valid = torch.arange(feats.shape[1], device=feats.device)[None, :] < n[:, None]
         k = self.cfg.window_frames
         if k > 1:
+            valid = lengths_to_mask(n, feats.shape[1])
             # masked max over windows of k frames; a partial last window keeps its valid frames
             t = math.ceil(feats.shape[1] / k) * k
             filled = feats.masked_fill(~valid[..., None], float("-inf"))
             filled = F.pad(filled, (0, 0, 0, t - feats.shape[1]), value=float("-inf"))
             feats = filled.view(feats.shape[0], t // k, k, -1).amax(dim=2)
             n = torch.div(n + k - 1, k, rounding_mode="floor")
-            valid = torch.arange(feats.shape[1], device=feats.device)[None, :] < n[:, None]
-        feats = torch.where(valid[..., None], feats, torch.zeros((), dtype=feats.dtype, device=feats.device))
+        feats = zero_padding(feats, n)
         return EncoderOutput(features=feats, lengths=n.long(), frame_rate=self.frame_rate)
 
     def fingerprint(self) -> str:
@@ -220,9 +220,7 @@ def build_sound_cnn(cfg: SoundCnnConfig, ctx: BuildContext) -> SoundCnnEncoder:
         path = found
     if not path.is_file():
         raise ConfigError(f"sound_cnn.checkpoint: '{path}' does not exist (aisfx models/checkpoint.pth)")
-    encoder = SoundCnnEncoder(load_sound_cnn(path), cfg)
-    apply_mode(encoder.backbone, cfg, where="sound_cnn")
-    return encoder
+    return SoundCnnEncoder(load_sound_cnn(path), cfg)
 
 
 def write_tiny_sound_cnn_checkpoint(path: Path, width: int = 2, seed: int = 0) -> dict[str, torch.Tensor]:

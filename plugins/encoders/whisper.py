@@ -23,9 +23,10 @@ from torch import nn
 
 from usam_toolkit.errors import ConfigError
 from usam_toolkit.interfaces import BuildContext, EncoderOutput
+from usam_toolkit.masks import lengths_to_mask
 
-from .common import apply_mode, conv_out_length, encode_in_chunks, fingerprint, whisper_log_mel
-from .configs import WhisperConfig
+from .common import conv_out_length, encode_in_chunks, fingerprint, whisper_log_mel
+from .configs import WhisperEncoderConfig
 
 SAMPLE_RATE = 16000
 HOP = 160
@@ -48,7 +49,7 @@ def resolve_package_folder(package: str) -> Path:
     raise ConfigError(f"ct2_package: package '{package}' at {root} holds no model.bin or model.bin.part*")
 
 
-def hf_folder_for(cfg: WhisperConfig, ctx: BuildContext | None = None) -> Path:
+def hf_folder_for(cfg: WhisperEncoderConfig, ctx: BuildContext | None = None) -> Path:
     """The HF folder the encoder loads from: ``path`` as is, or the cached conversion of the CTranslate2 model.
 
     Also the way to reach the full converted model (decoder + tokenizer) for transcription.
@@ -59,7 +60,7 @@ def hf_folder_for(cfg: WhisperConfig, ctx: BuildContext | None = None) -> Path:
         if not (folder / "config.json").is_file():
             raise ConfigError(f"path: '{folder}' has no config.json (expected a HF Whisper folder)")
         return folder
-    from .ctranslate2 import whisper_hf_folder
+    from .whisper_ct2_convert import whisper_hf_folder
 
     if cfg.ct2_path:
         source = ctx.resolve_path(cfg.ct2_path)
@@ -95,7 +96,7 @@ class WhisperEncoderWrapper(nn.Module):
     sample_rate: int = SAMPLE_RATE
     frame_rate: float = SAMPLE_RATE / HOP / 2
 
-    def __init__(self, encoder: nn.Module, cfg: WhisperConfig):
+    def __init__(self, encoder: nn.Module, cfg: WhisperEncoderConfig):
         super().__init__()
         self.encoder = encoder
         self.cfg = cfg
@@ -154,14 +155,14 @@ class WhisperEncoderWrapper(nn.Module):
         h = nn.functional.gelu(enc.conv1(mel))
         # Zero conv1 outputs past each clip so conv2's window at the last valid frame sees what a lone
         # clip would see (its zero padding), not activations of padding frames.
-        valid1 = torch.arange(h.shape[-1], device=h.device)[None, :] < mel_lengths[:, None]
+        valid1 = lengths_to_mask(mel_lengths, h.shape[-1])
         h = h * valid1[:, None, :].to(h.dtype)
         h = nn.functional.gelu(enc.conv2(h)).permute(0, 2, 1)
         lengths = self.output_lengths(audio_lengths)
         t = h.shape[1]
         h = h + enc.embed_positions.weight[:t].to(h.dtype)
         h = nn.functional.dropout(h, p=enc.config.dropout, training=self.training)
-        valid = torch.arange(t, device=h.device)[None, :] < lengths[:, None]
+        valid = lengths_to_mask(lengths, t)
         # Additive mask on keys [B, 1, T, T]: padded keys get the dtype's minimum.
         attn_mask = torch.zeros(h.shape[0], 1, t, t, dtype=h.dtype, device=h.device)
         attn_mask = attn_mask.masked_fill(~valid[:, None, None, :], torch.finfo(h.dtype).min)
@@ -178,20 +179,19 @@ class WhisperEncoderWrapper(nn.Module):
         return fingerprint(self, self.cfg)
 
 
-def build_whisper(cfg: WhisperConfig, ctx: BuildContext) -> WhisperEncoderWrapper:
+def build_whisper(cfg: WhisperEncoderConfig, ctx: BuildContext) -> WhisperEncoderWrapper:
     """Whisper audio encoder (HF folder or CTranslate2 model.bin), variable-length, 50 frames/s."""
     folder = hf_folder_for(cfg, ctx)
     encoder = load_hf_whisper(folder)
-    module = WhisperEncoderWrapper(encoder, cfg)
-    module.encoder = apply_mode(module.encoder, cfg, where="whisper")
-    return module
+    return WhisperEncoderWrapper(encoder, cfg)
 
 
 def whisper_example(tmp_dir: Path) -> dict[str, Any]:
     """A tiny random Whisper written as a real CTranslate2 model.bin under ``tmp_dir``."""
-    from .ctranslate2 import write_tiny_whisper_ct2
+    from .ct2_fixtures import write_tiny_whisper_ct2
 
     folder = Path(tmp_dir) / "tiny_whisper_ct2"
     if not (folder / "model.bin").is_file():
         write_tiny_whisper_ct2(folder)
     return {"ct2_path": str(folder)}
+

@@ -28,7 +28,7 @@ from usam_toolkit.errors import ConfigError
 from usam_toolkit.interfaces import BuildContext, GenerationConfig, LLMOutput
 from usam_toolkit.model.train_mode import LoraSettings, apply_train_mode
 
-from .config import HFCausalLMConfig
+from .configs import HFCausalLMConfig
 from .packing import IGNORE_INDEX, PackedBatch, pack, pad_rows
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

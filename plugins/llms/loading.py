@@ -12,11 +12,10 @@ import fnmatch
 import hashlib
 import importlib.util
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from usam_toolkit.atomic import atomic_folder
 from usam_toolkit.errors import ConfigError
 
 _HASH_BYTES = 1 << 20
@@ -82,9 +81,8 @@ def convert_gguf(gguf_path: Path, cache_dir: Path | None) -> Path:
         return target
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
-    try:
+    # when another process finishes the same folder first, its (equivalent) copy is kept
+    with atomic_folder(target) as tmp:
         folder, name = str(gguf_path.parent), gguf_path.name
         tok = AutoTokenizer.from_pretrained(folder, gguf_file=name, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, local_files_only=True)
@@ -94,14 +92,8 @@ def convert_gguf(gguf_path: Path, cache_dir: Path | None) -> Path:
         model.config.__dict__.pop("quantization_config", None)
         model.save_pretrained(str(tmp), safe_serialization=True)
         tok.save_pretrained(str(tmp))
-        try:
-            tmp.rename(target)
-        except OSError:
-            # another process won the race; its folder is equivalent
-            if not (target / "config.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    if not (target / "config.json").is_file():
+        raise ConfigError(f"gguf_file: cache folder {target} has no config.json; remove it to convert again")
     return target
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from pathlib import Path
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 
-from usam_toolkit.interfaces import LossInputs, LossOutput
+from usam_toolkit.interfaces import BuildContext, LossInputs, LossOutput
+
+from .configs import AuxConfig, TAPMBalanceConfig
 
 
 class AuxLossSum(nn.Module):
@@ -45,3 +48,23 @@ class AuxLossSum(nn.Module):
             logs[name] = float(value.detach())
         logs["total"] = float(total.detach())
         return LossOutput(total, logs)
+
+
+def build_aux(cfg: AuxConfig | TAPMBalanceConfig, ctx: BuildContext) -> AuxLossSum:
+    """Sum of the named projector auxiliary losses, so the recipe can weight them."""
+    return AuxLossSum(None if cfg.names is None else list(cfg.names))
+
+
+def build_tapm_balance(cfg: TAPMBalanceConfig, ctx: BuildContext) -> AuxLossSum:
+    """TAPM's load-balancing loss (aux_losses["tapm_balance"]), so the recipe can weight it."""
+    return build_aux(cfg, ctx)
+
+
+def aux_example(tmp_dir: Path) -> dict[str, Any]:
+    """Tiny as it is: no override."""
+    return {}
+
+
+def tapm_balance_example(tmp_dir: Path) -> dict[str, Any]:
+    """Tiny as it is: no override."""
+    return {}

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from usam_toolkit.interfaces import LossInputs, LossOutput
+from usam_toolkit.interfaces import BuildContext, LossInputs, LossOutput
+
+from .configs import CrossEntropyConfig
 
 IGNORE_INDEX = -100
 
@@ -52,3 +56,13 @@ class CrossEntropyLoss(nn.Module):
         loss, n = next_token_ce(inputs.llm.logits, inputs.llm.labels, self.label_smoothing)
         value = float(loss.detach())
         return LossOutput(loss, {"ce": value, "ppl": math.exp(min(value, 50.0)), "target_tokens": float(n)})
+
+
+def build_cross_entropy(cfg: CrossEntropyConfig, ctx: BuildContext) -> CrossEntropyLoss:
+    """Next-token cross-entropy over the target tokens (mean over tokens); logs perplexity."""
+    return CrossEntropyLoss(cfg.label_smoothing)
+
+
+def cross_entropy_example(tmp_dir: Path) -> dict[str, Any]:
+    """Tiny as it is: no override."""
+    return {}

@@ -24,14 +24,18 @@ are the target tokens, EOS excluded), and their embeddings from ``llm.text_embed
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from usam_toolkit.interfaces import LossInputs, LossOutput
+from usam_toolkit.errors import ConfigError
+from usam_toolkit.interfaces import BuildContext, LossInputs, LossOutput
 
-from ._common import connected_zero
+from .common import connected_zero
+from .configs import EmbeddingCTCConfig
 
 
 class EmbeddingCTCLoss(nn.Module):
@@ -87,3 +91,25 @@ class EmbeddingCTCLoss(nn.Module):
                 "scale": float(self.log_scale.detach().exp()),
             },
         )
+
+
+def build_embedding_ctc(cfg: EmbeddingCTCConfig, ctx: BuildContext) -> EmbeddingCTCLoss:
+    """CTC between audio tokens and the target tokens' LLM input embeddings, on the chosen tasks."""
+    dim = ctx.llm_dim if ctx.llm_dim is not None else ctx.input_dim
+    if dim is None:
+        raise ConfigError("embedding_ctc: the build context gives neither llm_dim nor input_dim")
+    if cfg.scale <= 0:
+        raise ConfigError(f"embedding_ctc: scale must be > 0, got {cfg.scale}")
+    unknown = [t for t in cfg.tasks if ctx.task_names and t not in ctx.task_names]
+    if unknown:
+        raise ConfigError(
+            f"embedding_ctc: tasks {unknown} are not in the recipe's tasks; "
+            f"valid: {', '.join(ctx.task_names)}"
+        )
+    names = list(ctx.task_names)
+    return EmbeddingCTCLoss(int(dim), [names.index(t) for t in cfg.tasks if t in names], cfg.scale)
+
+
+def embedding_ctc_example(tmp_dir: Path) -> dict[str, Any]:
+    """Tiny as it is: no override."""
+    return {}

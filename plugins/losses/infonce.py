@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import math
 import warnings
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from usam_toolkit.interfaces import LossInputs, LossOutput
+from usam_toolkit.errors import ConfigError
+from usam_toolkit.interfaces import BuildContext, LossInputs, LossOutput
+from usam_toolkit.masks import masked_mean
 
-from ._common import connected_zero, masked_mean
+from .common import connected_zero
+from .configs import InfoNCEConfig
 
 
 class InfoNCELoss(nn.Module):
@@ -50,3 +55,15 @@ class InfoNCELoss(nn.Module):
         loss = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
         acc = float((logits.argmax(dim=1) == target).float().mean())
         return LossOutput(loss, {"infonce": float(loss.detach()), "retrieval_acc": acc, "skipped": 0.0})
+
+
+def build_infonce(cfg: InfoNCEConfig, ctx: BuildContext) -> InfoNCELoss:
+    """Symmetric InfoNCE between pooled audio tokens and pooled target-text embeddings."""
+    if cfg.temperature <= 0:
+        raise ConfigError(f"infonce: temperature must be > 0, got {cfg.temperature}")
+    return InfoNCELoss(cfg.temperature, cfg.learnable_temperature)
+
+
+def infonce_example(tmp_dir: Path) -> dict[str, Any]:
+    """Tiny as it is: no override."""
+    return {}

@@ -42,6 +42,8 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -49,10 +51,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from usam_toolkit.errors import ConfigError
-from usam_toolkit.interfaces import LossInputs, LossOutput
+from usam_toolkit.interfaces import BuildContext, LossInputs, LossOutput
+from usam_toolkit.masks import lengths_to_mask, masked_mean, zero_padding
 from usam_toolkit.train.distributed import gather_global_batch
 
-from ._common import connected_zero, masked_mean, valid_mask
+from .common import connected_zero
+from .configs import SACLMConfig
 
 
 def _distributed() -> bool:
@@ -95,8 +99,7 @@ def align_text_to_audio(
     frac = (pos - lo.to(pos.dtype))[..., None].to(text.dtype)
     gather = lambda idx: torch.gather(text, 1, idx[..., None].expand(b, audio_frames, d))  # noqa: E731
     out = gather(lo) * (1 - frac) + gather(hi) * frac
-    mask = valid_mask(audio_lengths, audio_frames)
-    return torch.where(mask[..., None], out, torch.zeros((), dtype=out.dtype, device=out.device))
+    return zero_padding(out, audio_lengths)
 
 
 def straight_through_mask(scores: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
@@ -243,8 +246,8 @@ class SACLMLoss(nn.Module):
         usable = (a_len > 0) & (t_len > 0)
         audio, text = llm.audio_embeds[usable].float(), llm.text_embeds[usable].float()
         a_len, t_len = a_len[usable], t_len[usable]
-        mask = valid_mask(a_len, audio.shape[1])
-        audio = torch.where(mask[..., None], audio, torch.zeros((), device=audio.device))
+        mask = lengths_to_mask(a_len, audio.shape[1])
+        audio = zero_padding(audio, mask)
 
         text_pooled = masked_mean(text, t_len)  # T [n, D]
         if self.text_alignment == "interpolate":
@@ -297,3 +300,28 @@ class SACLMLoss(nn.Module):
             "skipped": 0.0,
         }
         return LossOutput(loss, logs)
+
+
+def build_saclm(cfg: SACLMConfig, ctx: BuildContext) -> SACLMLoss:
+    """Semantic-aware contrastive loss: score net + STE selection + aggregation + cosine triplet + λ·|S|."""
+    dim = ctx.llm_dim if ctx.llm_dim is not None else ctx.input_dim
+    if dim is None:
+        raise ConfigError(
+            "saclm: the build context gives neither llm_dim nor input_dim (width of audio tokens)"
+        )
+    return SACLMLoss(
+        int(dim),
+        hidden_dim=cfg.hidden_dim,
+        margin=cfg.margin,
+        l1_weight=cfg.l1_weight,
+        threshold=cfg.threshold,
+        text_alignment=cfg.text_alignment,
+        negatives=cfg.negatives,
+        seed=cfg.seed,
+        global_negatives=cfg.global_negatives,
+    )
+
+
+def saclm_example(tmp_dir: Path) -> dict[str, Any]:
+    """Tiny heads."""
+    return {"hidden_dim": 8}

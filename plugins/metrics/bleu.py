@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from usam_toolkit.errors import ConfigError
 from usam_toolkit.interfaces import BuildContext
 
-from ._references import reference_lists
+from .common import reference_lists
+from .configs import BleuConfig, ChrfConfig
 
 #: sacreBLEU tokenizer per target language (primary subtag, lowercase). Japanese uses ``char`` because
 #: ``ja-mecab`` needs MeCab + a dictionary that is not installed here; ``char`` splits every character like
@@ -30,24 +30,6 @@ def _padded_streams(refs: list[list[str]]) -> list[list[str | None]]:
     """sacreBLEU's layout: one stream per reference position, ``None`` where an item has fewer references."""
     width = max(len(r) for r in refs) if refs else 1
     return [[r[k] if k < len(r) else None for r in refs] for k in range(width)]
-
-
-@dataclass
-class BleuConfig:
-    """sacreBLEU settings.
-
-    Attributes:
-        target_lang: language of hypotheses/references; picks the tokenizer unless ``tokenize`` is set.
-            ``compute(..., target_lang=...)`` overrides it per call.
-        tokenize: force a sacreBLEU tokenizer (``13a``, ``zh``, ``char``, ``intl``, ``none``, ...).
-        lowercase: case-insensitive BLEU (off, as in sacreBLEU's default).
-        paper_scoring: also report ``bleu_sentence_avg``, the mean of per-sentence sacreBLEU scores.
-    """
-
-    target_lang: str | None = None
-    tokenize: str | None = None
-    lowercase: bool = False
-    paper_scoring: bool = False
 
 
 class BleuMetric:
@@ -101,25 +83,6 @@ class BleuMetric:
             values = [sent.sentence_score(h, r).score for h, r in zip(hypotheses, refs)]
             result["bleu_sentence_avg"] = sum(values) / len(values) if values else None
         return result
-
-
-@dataclass
-class ChrfConfig:
-    """sacreBLEU chrF settings (defaults: chrF, char order 6, word order 0, beta 2).
-
-    Attributes:
-        char_order: character n-gram order.
-        word_order: word n-gram order (2 gives chrF++).
-        beta: recall weight.
-        lowercase: case-insensitive.
-        whitespace: count whitespace as characters.
-    """
-
-    char_order: int = 6
-    word_order: int = 0
-    beta: int = 2
-    lowercase: bool = False
-    whitespace: bool = False
 
 
 class ChrfMetric:

@@ -12,34 +12,17 @@ import importlib.util
 import shutil
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from usam_toolkit.errors import ConfigError
 from usam_toolkit.interfaces import BuildContext
 
-from ._references import reference_lists
+from .common import reference_lists
+from .configs import SUB_METRICS, CocoCaptionConfig
 
-SUB_METRICS: tuple[str, ...] = ("bleu", "meteor", "rouge_l", "cider_d", "spice", "spider")
 #: jars that pycocoevalcap's SPICE needs next to ``spice-1.0.jar`` (its downloader would fetch them).
 CORENLP_JARS: tuple[str, ...] = ("stanford-corenlp-3.6.0.jar", "stanford-corenlp-3.6.0-models.jar")
-
-
-@dataclass
-class CocoCaptionConfig:
-    """Captioning metrics settings.
-
-    Attributes:
-        metrics: sub-metrics to compute, from ``bleu`` (BLEU-1..4), ``meteor``, ``rouge_l``, ``cider_d``,
-            ``spice``, ``spider`` (SPIDEr needs CIDEr-D and SPICE and computes both).
-        tokenizer: ``ptb`` (Stanford PTB tokenizer from pycocoevalcap, Java; the coco-caption standard) or
-            ``basic`` (lowercase, punctuation removed; no Java). ``ptb`` without Java falls back to
-            ``basic`` and says so in the output.
-    """
-
-    metrics: list[str] = field(default_factory=lambda: list(SUB_METRICS))
-    tokenizer: str = "ptb"
 
 
 def pycocoevalcap_dir() -> Path | None:

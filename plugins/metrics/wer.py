@@ -3,28 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from usam_toolkit.interfaces import BuildContext
 
-from ._references import reference_lists
-
-
-@dataclass
-class WerConfig:
-    """Word error rate settings.
-
-    Attributes:
-        normalizer: ``english`` (Whisper's EnglishTextNormalizer), ``basic`` (language-neutral) or ``none``.
-        cer: also report the character error rate.
-        paper_scoring: also report ``wer_sentence_avg``, the mean of per-sentence WERs (what the U-SAM
-            reference code printed; not comparable with corpus WER).
-    """
-
-    normalizer: str = "english"
-    cer: bool = True
-    paper_scoring: bool = False
+from .common import reference_lists
+from .configs import WerConfig
 
 
 def _percent(errors: int, total: int) -> float | None:

@@ -7,12 +7,18 @@ zero frames, so ``lengths' = ceil(lengths / k)`` and the output rate is ``frame_
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import torch
 from torch import nn
 
-from usam_toolkit.interfaces import ProjectorContext, ProjectorOutput
+from usam_toolkit.errors import ConfigError
+from usam_toolkit.interfaces import BuildContext, ProjectorContext, ProjectorOutput
+from usam_toolkit.masks import zero_padding
 
-from ._common import build_mlp, zero_padding
+from .common import build_mlp, require_input_dim, resolve_output_dim
+from .configs import ConvDownsampleConfig
 
 
 def stack_frames(features: torch.Tensor, lengths: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -77,3 +83,19 @@ class ConvDownsampleProjector(nn.Module):
         stacked = stacked[:, : int(new_lengths.max().item()) if new_lengths.numel() else 0]
         out = zero_padding(self.net(stacked), new_lengths)
         return ProjectorOutput(out, new_lengths, self.output_frame_rate(frame_rate))
+
+
+def build_conv_downsample(cfg: ConvDownsampleConfig, ctx: BuildContext) -> ConvDownsampleProjector:
+    """Frame stacking by k then an MLP; lengths become ceil(len / k)."""
+    if cfg.k < 1:
+        raise ConfigError(f"conv_downsample: k must be >= 1, got {cfg.k}")
+    d_in = require_input_dim(ctx, "conv_downsample")
+    d_out = resolve_output_dim(ctx, cfg.output_dim, cfg.hidden_dim, "conv_downsample")
+    return ConvDownsampleProjector(
+        d_in, cfg.k, cfg.hidden_dim, d_out, cfg.num_layers, cfg.activation, cfg.dropout
+    )
+
+
+def conv_downsample_example(tmp_dir: Path) -> dict[str, Any]:
+    """Tiny stacking projector."""
+    return {"k": 3, "hidden_dim": 8}

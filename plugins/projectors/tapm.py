@@ -27,13 +27,18 @@ so such a row differs from U-SAM in the routing alone.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import torch
 from torch import nn
 
 from usam_toolkit.errors import ConfigError
-from usam_toolkit.interfaces import ProjectorContext, ProjectorOutput
+from usam_toolkit.interfaces import BuildContext, ProjectorContext, ProjectorOutput
+from usam_toolkit.masks import masked_mean, zero_padding
 
-from ._common import build_mlp, masked_mean, zero_padding
+from .common import build_mlp, require_input_dim, resolve_output_dim
+from .configs import TAPMConfig
 
 ROUTER_INPUTS = ("prompt", "prompt_audio")
 BALANCE_TYPES = ("switch", "soft")
@@ -135,6 +140,10 @@ class TAPM(nn.Module):
             else None
         )
 
+    def output_frame_rate(self, frame_rate: float) -> float:
+        """Frames per second out for ``frame_rate`` in: unchanged (one output per input frame)."""
+        return float(frame_rate)
+
     def routing_weights(self, features: torch.Tensor, lengths: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
         """``w = softmax(router(e_text))`` ``[B, N]`` (restricted to ``top_k`` if set); 1/N unrouted."""
         if self.router is None:
@@ -189,3 +198,32 @@ class TAPM(nn.Module):
             aux_losses=aux,
             extras={"routing_weights": weights.detach()} if self.routing else {},
         )
+
+
+def build_tapm(cfg: TAPMConfig, ctx: BuildContext) -> TAPM:
+    """Task-Aware Projection Module: Σ_i softmax(W_r·e_text)_i · E_i(Z), time preserved."""
+    d_in = require_input_dim(ctx, "tapm")
+    prompt_dim = ctx.prompt_dim if ctx.prompt_dim is not None else ctx.llm_dim
+    if prompt_dim is None:
+        raise ConfigError("tapm: the build context gives neither prompt_dim nor llm_dim (width of e_text)")
+    return TAPM(
+        input_dim=d_in,
+        output_dim=resolve_output_dim(ctx, cfg.output_dim, d_in, "tapm"),
+        prompt_dim=int(prompt_dim),
+        num_experts=cfg.num_experts,
+        expert_hidden=cfg.expert_hidden,
+        expert_layers=cfg.expert_layers,
+        router_hidden=cfg.router_hidden,
+        activation=cfg.activation,
+        router_input=cfg.router_input,
+        top_k=cfg.top_k,
+        balance_loss_weight=cfg.balance_loss_weight,
+        balance_loss_type=cfg.balance_loss_type,
+        dropout=cfg.dropout,
+        routing=cfg.routing,
+    )
+
+
+def tapm_example(tmp_dir: Path) -> dict[str, Any]:
+    """Tiny TAPM with a balance loss, so the aux-loss path is exercised too."""
+    return {"expert_hidden": 8, "router_hidden": 8, "balance_loss_weight": 0.01}

@@ -22,6 +22,7 @@ cross-attention then refine it (docs/training.md, "Projector health").
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -29,9 +30,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from usam_toolkit.errors import ConfigError
-from usam_toolkit.interfaces import ProjectorContext, ProjectorOutput
+from usam_toolkit.interfaces import BuildContext, ProjectorContext, ProjectorOutput
+from usam_toolkit.masks import lengths_to_mask, masked_mean, zero_padding
 
-from ._common import activation, valid_mask, zero_padding
+from .common import activation, require_input_dim, resolve_output_dim
+from .configs import WindowQFormerConfig
 
 
 def window_frames_for(window_seconds: float, frame_rate: float) -> int:
@@ -195,16 +198,15 @@ class WindowQFormer(nn.Module):
         n_windows = torch.div(lengths + (wf - 1), wf, rounding_mode="floor")  # [B]
         w = -(-t // wf)
         x = F.pad(zero_padding(features, lengths), (0, 0, 0, w * wf - t)).view(b, w, wf, d)
-        frame_mask = valid_mask(lengths, w * wf).view(b, w, wf)
-        window_valid = torch.arange(w, device=features.device)[None, :] < n_windows[:, None]  # [B, W]
+        frame_mask = lengths_to_mask(lengths, w * wf).view(b, w, wf)
+        window_valid = lengths_to_mask(n_windows, w)  # [B, W]
 
         frames = self.frame_norm(x[window_valid])  # [N, wf, D_in], only windows with valid frames
         mask = frame_mask[window_valid]  # [N, wf]
         if self.input_proj is None:
             h = self.query_norm(self.queries).expand(frames.shape[0], q, self.hidden_size)
         else:
-            mask_f = mask.to(frames.dtype)[..., None]
-            window_mean = (frames * mask_f).sum(dim=1) / mask_f.sum(dim=1).clamp_min(1.0)  # [N, D_in]
+            window_mean = masked_mean(frames, mask)  # [N, D_in]
             h = self.query_norm(self.queries + self.input_proj(window_mean)[:, None, :])  # [N, Q, H]
         for layer in self.layers:
             h = layer(h, frames, mask)
@@ -260,3 +262,63 @@ class WindowQFormer(nn.Module):
                     param.copy_(state[key].to(param.dtype))
                     copied.append(f"{dst}.{suffix}")
         return copied
+
+
+def _from_checkpoint(value: int | None, ckpt: dict[str, Any], key: str, field: str) -> int | None:
+    if key not in ckpt:
+        return value
+    if value is not None and int(value) != int(ckpt[key]):
+        raise ConfigError(
+            f"window_qformer: {field}={value} contradicts the init_from checkpoint ({key}={ckpt[key]}); "
+            f"remove {field} or set it to {ckpt[key]}"
+        )
+    return int(ckpt[key])
+
+
+def build_window_qformer(cfg: WindowQFormerConfig, ctx: BuildContext) -> WindowQFormer:
+    """A window-level Q-Former: queries_per_window tokens per window_seconds of audio."""
+    where = "window_qformer"
+    d_in = require_input_dim(ctx, where)
+    ckpt_cfg: dict[str, Any] = {}
+    state = None
+    if cfg.init_from:
+        from .bert_checkpoint import load_bert_checkpoint, resolve_checkpoint_dir
+
+        ckpt_cfg, state = load_bert_checkpoint(resolve_checkpoint_dir(cfg.init_from, ctx, where), where)
+    hidden = _from_checkpoint(cfg.hidden_size, ckpt_cfg, "hidden_size", "hidden_size") or 768
+    heads = _from_checkpoint(cfg.num_heads, ckpt_cfg, "num_attention_heads", "num_heads") or 12
+    inter = (
+        _from_checkpoint(cfg.intermediate_size, ckpt_cfg, "intermediate_size", "intermediate_size")
+        or 4 * hidden
+    )
+    model = WindowQFormer(
+        input_dim=d_in,
+        output_dim=resolve_output_dim(ctx, cfg.output_dim, hidden, where),
+        window_seconds=cfg.window_seconds,
+        queries_per_window=cfg.queries_per_window,
+        num_layers=cfg.num_layers,
+        hidden_size=hidden,
+        num_heads=heads,
+        intermediate_size=inter,
+        dropout=cfg.dropout,
+        act=str(ckpt_cfg.get("hidden_act", "gelu")),
+        eps=float(ckpt_cfg.get("layer_norm_eps", 1e-12)),
+        input_residual=cfg.input_residual,
+    )
+    if state is not None:
+        model.load_bert(ckpt_cfg, state, f"{where}.init_from")
+    return model
+
+
+def window_qformer_example(tmp_dir: Path) -> dict[str, Any]:
+    """Tiny Q-Former initialised from a tiny random BERT checkpoint written in the HF format."""
+    from .bert_checkpoint import write_tiny_bert
+
+    write_tiny_bert(Path(tmp_dir) / "tiny_bert", hidden=16, heads=2, layers=2, intermediate=32)
+    return {
+        "init_from": "tiny_bert",
+        "num_layers": 1,
+        "window_seconds": 0.1,
+        "queries_per_window": 2,
+        "input_residual": True,
+    }

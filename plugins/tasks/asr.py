@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from .base import PromptTask, PromptTaskConfig
+from usam_toolkit.interfaces import BuildContext
+
+from .base import PromptTask
+from .configs import AsrConfig
 
 ASR_PROMPTS = (
     "Transcribe the speech into text.",
@@ -12,13 +16,6 @@ ASR_PROMPTS = (
     "Recognize the speech and give the transcript.",
     "What does the speaker say? Transcribe it.",
 )
-
-
-@dataclass
-class AsrConfig(PromptTaskConfig):
-    """ASR task: prompts and metrics."""
-
-    metrics: list[str] = field(default_factory=lambda: ["wer"])
 
 
 class AsrTask(PromptTask):
@@ -36,6 +33,11 @@ class AsrTask(PromptTask):
         return normalize_english(text)
 
 
-def build_asr(cfg: AsrConfig, ctx) -> AsrTask:
+def build_asr(cfg: AsrConfig, ctx: BuildContext) -> AsrTask:
     """Speech recognition: "Transcribe the speech into text."; scored by WER."""
     return AsrTask(cfg, cfg.metrics)
+
+
+def asr_example(tmp_dir: Path) -> dict[str, Any]:
+    """The defaults build it."""
+    return {}

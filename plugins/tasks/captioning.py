@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from .base import PromptTask, PromptTaskConfig
+from usam_toolkit.interfaces import BuildContext
+
+from .base import PromptTask
+from .configs import AacConfig, McConfig
 
 AAC_PROMPTS = (
     "Describe the audio in a sentence.",
@@ -20,20 +24,6 @@ MC_PROMPTS = (
 )
 
 
-@dataclass
-class AacConfig(PromptTaskConfig):
-    """Audio captioning: prompts and metrics."""
-
-    metrics: list[str] = field(default_factory=lambda: ["coco_caption"])
-
-
-@dataclass
-class McConfig(PromptTaskConfig):
-    """Music captioning: prompts and metrics."""
-
-    metrics: list[str] = field(default_factory=lambda: ["coco_caption"])
-
-
 class AacTask(PromptTask):
     name = "aac"
     metrics: tuple[str, ...] = ("coco_caption",)
@@ -46,11 +36,21 @@ class McTask(PromptTask):
     DEFAULT_PROMPTS = MC_PROMPTS
 
 
-def build_aac(cfg: AacConfig, ctx) -> AacTask:
+def build_aac(cfg: AacConfig, ctx: BuildContext) -> AacTask:
     """Audio captioning: "Describe the audio in a sentence."; scored by COCO caption metrics."""
     return AacTask(cfg, cfg.metrics)
 
 
-def build_mc(cfg: McConfig, ctx) -> McTask:
+def build_mc(cfg: McConfig, ctx: BuildContext) -> McTask:
     """Music captioning: "Describe the music in detail."; scored by COCO caption metrics."""
     return McTask(cfg, cfg.metrics)
+
+
+def aac_example(tmp_dir: Path) -> dict[str, Any]:
+    """The defaults build it."""
+    return {}
+
+
+def mc_example(tmp_dir: Path) -> dict[str, Any]:
+    """The defaults build it."""
+    return {}

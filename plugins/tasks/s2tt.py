@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass, field
-from typing import Any, Optional
+from pathlib import Path
+from typing import Any
 
 from usam_toolkit.errors import DataError
+from usam_toolkit.interfaces import BuildContext
 
-from .base import PromptTask, PromptTaskConfig, field_of
+from .base import PromptTask, field_of
+from .configs import S2ttConfig
 
 S2TT_PROMPTS = (
     "Translate the English speech into {language}.",
@@ -48,18 +50,6 @@ def language_name(code: str) -> str:
     return LANGUAGE_NAMES.get(code.split("-")[0].split("_")[0].lower(), code)
 
 
-@dataclass
-class S2ttConfig(PromptTaskConfig):
-    """Speech translation: prompts, metrics and the default target language.
-
-    Attributes:
-        target_lang: used when an example has no ``target_lang``; None makes that an error.
-    """
-
-    target_lang: Optional[str] = None
-    metrics: list[str] = field(default_factory=lambda: ["bleu", "chrf"])
-
-
 class S2ttTask(PromptTask):
     name = "s2tt"
     timestamps = True
@@ -90,6 +80,11 @@ class S2ttTask(PromptTask):
         return " ".join(unicodedata.normalize("NFKC", text).split())
 
 
-def build_s2tt(cfg: S2ttConfig, ctx) -> S2ttTask:
+def build_s2tt(cfg: S2ttConfig, ctx: BuildContext) -> S2ttTask:
     """Speech translation: "Translate the English speech into {language}."; scored by BLEU and chrF."""
     return S2ttTask(cfg, cfg.metrics)
+
+
+def s2tt_example(tmp_dir: Path) -> dict[str, Any]:
+    """A default target language, so examples without one work."""
+    return {"target_lang": "zh"}

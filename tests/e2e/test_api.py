@@ -1,4 +1,4 @@
-"""The Python API (``AudioLLM.from_checkpoint``) on paths, arrays, tensors, stereo and other rates."""
+"""The Python API (``usam_toolkit.load``) on paths, arrays, tensors, stereo and other rates."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import usam_toolkit
 from usam_toolkit import AudioLLM, ConfigError
 
 
 @pytest.fixture(scope="module")
 def m(infer_checkpoint: Path):
-    return AudioLLM.from_checkpoint(infer_checkpoint, device="cpu")
+    return usam_toolkit.load(infer_checkpoint, device="cpu")
 
 
 @pytest.fixture(scope="module")

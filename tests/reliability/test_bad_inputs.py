@@ -142,8 +142,21 @@ def test_two_hour_file_is_refused_from_its_header_without_decoding(corpus: Path)
 # Training data path and a lenient training run
 # --------------------------------------------------------------------------------------------------
 class _Task:
+    """The members of usam_toolkit.interfaces.Task the data path uses."""
+
+    num_prompt_variants = 1
+
     def prompt(self, ex, variant):
         return "<", ">"
+
+    def references(self, ex):
+        return list(ex.references)
+
+    def target(self, ex):
+        return ex.first_target
+
+    def training_text(self, reference):
+        return reference
 
 
 def _loader(corpus: Path, report: Path | None, mode: str, **data: str):

@@ -297,7 +297,7 @@ class AudioDataset:
         if not self.train:
             return 0
         task = self.tasks[self.examples[index].task]
-        n = max(1, int(getattr(task, "num_prompt_variants", 1)))
+        n = max(1, int(task.num_prompt_variants))
         return random.Random(
             _stable_seed(self.seed, self.epoch, self.examples[index].id, "prompt")
         ).randrange(n)
@@ -319,13 +319,11 @@ class AudioDataset:
         audio = resample_many(wave, decoded.sample_rate, self.sample_rates)
         task = self.tasks[ex.task]
         left, right = task.prompt(ex, self._variant(index))
-        refs = task.references(ex) if hasattr(task, "references") else ex.references
+        refs = task.references(ex)
         if self.train and len(refs) > 1 and self.config.training_references == "rotate":
-            target = self.training_target(index, refs)
-            if hasattr(task, "training_text"):
-                target = task.training_text(target)
+            target = task.training_text(self.training_target(index, refs))
         else:
-            target = task.target(ex) if hasattr(task, "target") else ex.first_target
+            target = task.target(ex)
         return {
             "example": ex,
             "audio": audio,

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Collection, Iterable, Sequence
 
+from ..atomic import atomic_path
 from ..errors import DataError, did_you_mean
 from .report import BadSample, BadSampleReport, format_location
 
@@ -307,10 +308,6 @@ def read_manifests(
 def write_manifest(path: str | Path, records: Iterable[dict[str, Any]]) -> Path:
     """Write ``records`` as JSONL (UTF-8, one object per line); returns the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for rec in records:
-            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    tmp.replace(path)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(rec, ensure_ascii=False) + "\n" for rec in records)
     return path

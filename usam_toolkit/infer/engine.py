@@ -124,10 +124,15 @@ class Engine:
         batch_size: windows per forward pass (default: the recipe's ``evaluate.batch_size``).
         window_seconds: window length; None or 0 decodes each clip whole.
         overlap_seconds: overlap between consecutive windows.
+        precision: ``auto`` (default: bf16 where the device computes it natively, else fp32), ``fp32``,
+            ``bf16`` or ``fp16`` (CUDA); resolved as ``train.precision`` is
+            (:func:`usam_toolkit.precision.resolve_precision`), and ``self.precision.describe()`` says
+            which and why. Frozen encoders stay fp32 under bf16 (the features the model was trained on).
     """
 
     def __init__(self, model: Any, cfg: Any, device: str = "cpu", batch_size: int | None = None,
-                 window_seconds: float | None = 30.0, overlap_seconds: float = 0.0) -> None:
+                 window_seconds: float | None = 30.0, overlap_seconds: float = 0.0,
+                 precision: str = "auto") -> None:
         from ..config.loader import section
         from ..evaluate.config import EvalConfig
 
@@ -138,6 +143,10 @@ class Engine:
         self.batch_size = max(1, int(batch_size or self.eval_cfg.batch_size))
         self.window_seconds = window_seconds
         self.overlap_seconds = float(overlap_seconds)
+        from ..precision import resolve_precision
+
+        self.precision = resolve_precision(precision, device, what="precision")
+        self._autocast = self.precision.autocast(self.model)
 
     # ------------------------------------------------------------------ what the model can do
     @property
@@ -158,8 +167,8 @@ class Engine:
         return self.model.tasks[task]
 
     def timestamped(self, task: str) -> bool:
-        """Whether the task declares time-aligned outputs (third-party tasks without the attribute: no)."""
-        return bool(getattr(self.model.tasks.get(task), "timestamps", False))
+        """Whether the task gives time-aligned outputs (:attr:`usam_toolkit.interfaces.Task.timestamps`)."""
+        return bool(self.check_task(task).timestamps)
 
     def generation(self, seconds: float, overrides: Mapping[str, Any] | None = None) -> GenerationConfig:
         """The recipe's decoding settings for ``seconds`` of audio, with the caller's overrides."""
@@ -204,7 +213,7 @@ class Engine:
 
         batch = Collator(self.task_names)(samples).to(self.device)
         gen = self.generation(max(s["duration"] for s in samples), overrides)
-        with torch.no_grad():
+        with torch.no_grad(), self._autocast:
             # AudioLLM.generate's two steps, kept apart so the routing weights can be reported.
             projected = self.model.project(self.model.encode(batch), batch)
             texts = self.model.llm.generate_packed(

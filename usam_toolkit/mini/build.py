@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_path, write_bytes_atomic
 from ..errors import DataError
 from . import debian, events, music, sentences, speech
 from .captions import event_captions, music_captions
@@ -400,27 +401,20 @@ def plan_music(src: Sources, spec: ScaleSpec, seed: int, out: Path) -> list[Clip
             def make(r=recipe, d=digest) -> tuple[np.ndarray, int]:
                 midi_path = out / "midi" / f"{d}.mid"
                 if not midi_path.is_file():
-                    _atomic_write_bytes(midi_path, music.compose(r))
+                    write_bytes_atomic(midi_path, music.compose(r), durable=False)
                 return music.render(r, midi_path, src.soundfont), music.SAMPLE_RATE
 
             clips.append(Clip(split, entry, make))
     return clips
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
+# The world's files are written atomically (a killed build leaves no partial file) but not fsynced: there are
+# thousands of small ones.
 def _write_audio(path: Path, audio: np.ndarray, rate: int) -> None:
     import soundfile as sf
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.wav")
-    sf.write(str(tmp), np.clip(audio, -1.0, 1.0), rate, subtype="PCM_16", format="WAV")
-    os.replace(tmp, path)
+    with atomic_path(path, durable=False) as tmp:
+        sf.write(str(tmp), np.clip(audio, -1.0, 1.0), rate, subtype="PCM_16", format="WAV")
 
 
 def _render_all(clips: list[Clip], out: Path, workers: int, progress: bool) -> None:
@@ -461,7 +455,7 @@ def _with_duration(entry: dict, out: Path) -> dict:
 
 def _write_jsonl(path: Path, entries: list[dict]) -> None:
     text = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries)
-    _atomic_write_bytes(path, text.encode("utf-8"))
+    write_bytes_atomic(path, text.encode("utf-8"), durable=False)
 
 
 def build_world(
@@ -540,9 +534,8 @@ def build_world(
         "soundfont": str(src.soundfont),
         "scale_spec": dataclasses.asdict(spec),
     }
-    _atomic_write_bytes(
-        out / "world.json", (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode()
-    )
+    text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
+    write_bytes_atomic(out / "world.json", text.encode(), durable=False)
     return summary
 
 

@@ -154,7 +154,7 @@ class MusicTagger:
         import torch
         from torch import nn
         from usam_plugins.encoders.configs import ConvTransformerConfig
-        from usam_plugins.encoders.small import ConvTransformerEncoder
+        from usam_plugins.encoders.conv_transformer import ConvTransformerEncoder
 
         from .music_tags import TAG_CLASSES
 
@@ -175,13 +175,14 @@ class MusicTagger:
         """Per-tag logits ``[B, classes]`` for a list of 1-D waveforms."""
         import torch
 
+        from ..masks import masked_mean
+
         lengths = torch.tensor([len(w) for w in waves])
         audio = torch.zeros(len(waves), int(lengths.max()))
         for i, w in enumerate(waves):
             audio[i, : len(w)] = w
         out = self.encoder(audio, lengths)
-        valid = (torch.arange(out.features.shape[1])[None, :] < out.lengths[:, None]).float()
-        pooled = (out.features * valid[..., None]).sum(1) / valid.sum(1, keepdim=True).clamp_min(1.0)
+        pooled = masked_mean(out.features, out.lengths)
         return {name: head(pooled) for name, head in self.heads.items()}
 
 
@@ -210,7 +211,7 @@ def pretrain_music_encoder(
     """
     import torch
     import torch.nn.functional as F
-    from usam_plugins.encoders.small import save_conv_transformer
+    from usam_plugins.encoders.conv_transformer import save_conv_transformer
 
     settings = settings or MusicSettings()
     train_m, dev_m = _manifest(world, "train_mc.jsonl"), _manifest(world, "dev_mc.jsonl")

@@ -27,7 +27,7 @@ from ..interfaces import (
 )
 from ..registry import Registry
 from .config import FusionConfig
-from .train_mode import count_parameters
+from .train_mode import KEEP_EVAL_ATTR, count_parameters
 
 
 @dataclass
@@ -51,7 +51,8 @@ def default_cache_dir(cfg: DictConfig) -> Path:
 
 
 class AudioLLM(nn.Module):
-    """The whole model. Build it with :meth:`from_recipe`.
+    """The whole model. Build it with :meth:`from_recipe`; load a checkpoint for inference with
+    :func:`usam_toolkit.load` (the facade depends on the model, never the other way round).
 
     Attributes:
         encoders: the audio encoders, in recipe order.
@@ -146,7 +147,7 @@ class AudioLLM(nn.Module):
             proj = build(f"projectors[{i}]", ctx)
             projectors.append(proj)
             width = int(proj.output_dim)
-            rate = float(getattr(proj, "output_frame_rate", lambda r: r)(rate))
+            rate = float(proj.output_frame_rate(rate))
         if width != llm_dim:
             raise ConfigError(f"{path}: the projector chain ends at width {width}, the LLM needs {llm_dim}")
 
@@ -162,17 +163,14 @@ class AudioLLM(nn.Module):
         model = cls(encoders, fusion, projectors, llm, losses, loss_names, weights, tasks, infos, audio_norm)
         return model.to(device)
 
-    @classmethod
-    def from_checkpoint(cls, checkpoint: str | Path, device: str | None = None, overrides: Sequence[str] = (),
-                        **kwargs: Any) -> Any:
-        """Load a checkpoint (or a run folder) for inference: see :func:`usam_toolkit.api.load`.
-
-        Returns a :class:`usam_toolkit.api.UsamInference` with ``transcribe``, ``translate``, ``caption``
-        and ``generate``; the model itself is its ``.model``.
-        """
-        from ..api import load
-
-        return load(checkpoint, device=device, overrides=overrides, **kwargs)
+    def train(self, mode: bool = True) -> "AudioLLM":
+        """Set train/eval mode; encoders whose slot says ``frozen`` stay in eval mode either way."""
+        super().train(mode)
+        if mode:
+            for module in self.modules():
+                if getattr(module, KEEP_EVAL_ATTR, False):
+                    module.eval()
+        return self
 
     # ------------------------------------------------------------------------------------------
     # Forward

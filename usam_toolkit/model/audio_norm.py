@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import ConfigError
-from ..interfaces import lengths_to_mask
+from ..masks import zero_padding
 from .config import AUDIO_NORM_KINDS, AudioNormConfig
 
 
@@ -33,8 +33,7 @@ class AudioTokenNorm(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``x`` ``[B, T, D]`` -> ``[B, T, D]`` with unit-RMS tokens times ``gain``; padding stays zero."""
         y = F.layer_norm(x, (self.dim,)) * self.gain.to(x.dtype)
-        valid = lengths_to_mask(lengths.to(device=x.device, dtype=torch.long), x.shape[1])
-        return torch.where(valid[..., None], y, torch.zeros((), dtype=y.dtype, device=y.device))
+        return zero_padding(y, lengths)
 
 
 def build_audio_norm(cfg: AudioNormConfig, dim: int, embedding_rms: float) -> nn.Module | None:

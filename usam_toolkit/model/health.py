@@ -51,6 +51,8 @@ from typing import Any
 
 import torch
 
+from ..masks import lengths_to_mask, masked_mean, zero_padding
+
 #: The figures of :func:`stage_health`, in display order.
 FIGURES = ("rms_ratio", "between_clip", "within_clip")
 STAGE_PREFIX = "stage/"
@@ -76,9 +78,9 @@ def stage_health(features: torch.Tensor, lengths: torch.Tensor, text_rms: float 
         raise ValueError(f"stage_health: features must be [B, T, D], got shape {tuple(features.shape)}")
     b, t, d = features.shape
     lens = lengths.detach().to(device=features.device, dtype=torch.long).clamp(0, t)
-    valid = torch.arange(t, device=features.device)[None, :] < lens[:, None]  # [B, T]
-    # torch.where, not a product: padding may hold NaN or inf and must not leak into any sum.
-    x = torch.where(valid[..., None], features.detach().float(), torch.zeros((), device=features.device))
+    valid = lengths_to_mask(lens, t)  # [B, T]
+    # zero_padding selects, never multiplies: padding may hold NaN or inf and must not leak into any sum.
+    x = zero_padding(features.detach().float(), valid)
     n_tok = lens.sum()
     if b == 0 or d == 0 or int(n_tok) == 0:
         return {"rms_ratio": nan, "between_clip": nan, "within_clip": nan}
@@ -88,7 +90,7 @@ def stage_health(features: torch.Tensor, lengths: torch.Tensor, text_rms: float 
     rms_ratio = rms / float(text_rms) if text_rms is not None and float(text_rms) > 0 else nan
 
     has = lens > 0
-    mean = x.sum(dim=1) / lens.clamp(min=1)[:, None].to(x.dtype)  # [B, D] clip mean tokens
+    mean = masked_mean(x, valid)  # [B, D] clip mean tokens
     means = mean[has]
     between = nan
     if means.shape[0] >= 2:
@@ -97,7 +99,7 @@ def stage_health(features: torch.Tensor, lengths: torch.Tensor, text_rms: float 
         if float(size) > 0:
             between = float((spread / size).sqrt())
 
-    dev = torch.where(valid[..., None], x - mean[:, None, :], torch.zeros((), device=x.device))
+    dev = zero_padding(x - mean[:, None, :], valid)
     dev_sq = dev.pow(2).sum(dim=(1, 2))  # [B]
     ok = (lens >= 2) & (sq > 0)
     within = float((dev_sq[ok] / sq[ok]).sqrt().mean()) if bool(ok.any()) else nan

@@ -10,10 +10,10 @@ Layout of ``<out_dir>/checkpoint-<step>/``:
   counters, per-rank RNG states (plain lists).
 - ``recipe.yaml``: the resolved recipe; ``provenance.json``: component -> distribution and version.
 
-A checkpoint is written into ``checkpoint-<step>.tmp-<pid>/``, every file and the folder are fsynced,
-and only then renamed; the ``latest`` pointer file is replaced atomically afterwards. A kill at any
-moment therefore leaves the previous checkpoint complete, and the stale temporary folder is removed
-by :func:`clean_stale_tmp` when the next run starts.
+A checkpoint is written into ``checkpoint-<step>.tmp-<pid>-<random>/``, every file and the folder are
+fsynced, and only then renamed (:func:`usam_toolkit.atomic.atomic_folder`); the ``latest`` pointer file
+is replaced atomically afterwards. A kill at any moment therefore leaves the previous checkpoint
+complete, and the stale temporary folder is removed by :func:`clean_stale_tmp` when the next run starts.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 import torch
 
+from ..atomic import atomic_folder, write_text_atomic
 from ..errors import UsamError
 
 MODEL_FILE = "model.safetensors"
@@ -39,7 +40,8 @@ LATEST_FILE = "latest"
 BEST_FILE = "best"
 
 _CKPT_RE = re.compile(r"^checkpoint-(\d+)$")
-_TMP_RE = re.compile(r"^checkpoint-\d+\.(tmp|old)-\d+$")
+# temporaries of atomic_folder (``<name>.tmp-<pid>-<random>``) and of versions before it (``.tmp-<pid>``)
+_TMP_RE = re.compile(r"^checkpoint-\d+\.(tmp|old)-\d+(-[0-9a-f]+)?$")
 
 # A recipe check receives (saved recipe, current recipe) as plain dicts and returns the reasons they
 # are incompatible (empty or None when the checkpoint may be used).
@@ -80,34 +82,6 @@ def trainable_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 # --------------------------------------------------------------------------------------------------
 # Writing
 # --------------------------------------------------------------------------------------------------
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
 def recipe_to_yaml(recipe: Any) -> str:
     """The recipe as YAML text: a YAML string as is, a DictConfig or a mapping dumped."""
     if recipe is None:
@@ -170,36 +144,27 @@ def save_checkpoint(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     final = out / f"checkpoint-{step}"
-    tmp = out / f"checkpoint-{step}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    save_file({k: v.contiguous() for k, v in model_state.items()}, str(tmp / MODEL_FILE), metadata={"step": str(step)})
-    _test_pause_in_save(step)
-    torch.save(dict(optimizer_state), tmp / OPTIMIZER_FILE)
-    torch.save(dict(scheduler_state), tmp / SCHEDULER_FILE)
-    (tmp / RECIPE_FILE).write_text(recipe_to_yaml(recipe), encoding="utf-8")
-    (tmp / PROVENANCE_FILE).write_text(json.dumps(dict(provenance or {}), indent=2, sort_keys=True), encoding="utf-8")
-    # trainer_state.json last: a folder holding it is complete.
-    (tmp / STATE_FILE).write_text(json.dumps(dict(trainer_state)), encoding="utf-8")
-    for f in tmp.iterdir():
-        _fsync_file(f)
-    _fsync_dir(tmp)
-    if final.exists():  # re-saving the same step (e.g. a stop right after a periodic save)
-        old = out / f"checkpoint-{step}.old-{os.getpid()}"
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
-    _fsync_dir(out)
-    _write_text_atomic(out / LATEST_FILE, final.name + "\n")
+    # replace: re-saving the same step (e.g. a stop right after a periodic save) swaps the folder.
+    # keep_on_error: a failed save leaves its temporary folder, as a kill would; clean_stale_tmp removes it.
+    with atomic_folder(final, replace=True, keep_on_error=True) as tmp:
+        tensors = {k: v.contiguous() for k, v in model_state.items()}
+        save_file(tensors, str(tmp / MODEL_FILE), metadata={"step": str(step)})
+        _test_pause_in_save(step)
+        torch.save(dict(optimizer_state), tmp / OPTIMIZER_FILE)
+        torch.save(dict(scheduler_state), tmp / SCHEDULER_FILE)
+        (tmp / RECIPE_FILE).write_text(recipe_to_yaml(recipe), encoding="utf-8")
+        (tmp / PROVENANCE_FILE).write_text(
+            json.dumps(dict(provenance or {}), indent=2, sort_keys=True), encoding="utf-8"
+        )
+        # trainer_state.json last: a folder holding it is complete.
+        (tmp / STATE_FILE).write_text(json.dumps(dict(trainer_state)), encoding="utf-8")
+    write_text_atomic(out / LATEST_FILE, final.name + "\n")
     return final
 
 
 def mark_best(out_dir: str | Path, ckpt: str | Path) -> None:
     """Point the ``best`` file at ``ckpt`` (atomically)."""
-    _write_text_atomic(Path(out_dir) / BEST_FILE, Path(ckpt).name + "\n")
+    write_text_atomic(Path(out_dir) / BEST_FILE, Path(ckpt).name + "\n")
 
 
 def clean_stale_tmp(out_dir: str | Path) -> list[Path]:

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..atomic import write_text_atomic
+
 LOG_FILE = "train_log.jsonl"
 
 
@@ -49,9 +51,7 @@ class RunLog:
                         keep.append(line)
                 except ValueError:  # a line cut by the kill
                     continue
-        tmp = self.path.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(k + "\n" for k in keep), encoding="utf-8")
-        tmp.replace(self.path)
+        write_text_atomic(self.path, "".join(k + "\n" for k in keep))
 
     def write(self, record: Mapping[str, Any]) -> None:
         """Append one JSON line and mirror its numbers to TensorBoard under ``<type>/<key>``."""

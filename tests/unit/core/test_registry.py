@@ -74,7 +74,8 @@ def test_slot_typo_lists_valid_fields() -> None:
         _reg().make_config("encoders", {"name": "echo", "widht": 3}, "encoders[1]")
     msg = str(err.value)
     assert "encoders[1]: 'widht' is not a field of encoder 'echo'." in msg
-    assert "Did you mean 'width'?" in msg and "Valid fields: width, layers." in msg
+    assert "Did you mean 'width'?" in msg
+    assert "Valid fields: width, layers (and mode, lora, which the core applies)." in msg
 
 
 def test_slot_type_error_names_the_slot() -> None:
@@ -82,8 +83,24 @@ def test_slot_type_error_names_the_slot() -> None:
         _reg().make_config("encoders", {"name": "echo", "width": "wide"}, "encoders[0]")
 
 
+@dataclass
+class EchoMetric:
+    """A metric (it follows usam_toolkit.interfaces.Metric) that keeps what it was built with."""
+
+    cfg: EchoConfig
+    ctx: object
+    name: str = "echo"
+
+    def compute(self, hypotheses: object, references: object, **kw: object) -> dict:
+        return {}
+
+
 def test_build_passes_typed_config_and_context() -> None:
-    cfg, ctx = _reg().build("encoders", {"name": "ech", "width": 7}, "CTX", "encoders[0]")
+    reg = Registry()
+    register = reg.register_fn("metrics", Provider("p1", "dist-one", "1.0"))
+    register("echo", EchoMetric, EchoConfig, aliases=("ech",))
+    built = reg.build("metrics", {"name": "ech", "width": 7}, "CTX", "--metric ech")
+    cfg, ctx = built.cfg, built.ctx
     assert isinstance(cfg, EchoConfig) and cfg.width == 7 and cfg.layers == [1, 2] and ctx == "CTX"
 
 

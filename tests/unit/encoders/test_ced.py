@@ -205,12 +205,21 @@ def test_fingerprint_follows_weights_and_config(tmp_path: Path) -> None:
 
 
 def test_modes(tiny) -> None:
+    """The core applies the slot's mode (the plugin's build leaves the weights as loaded)."""
+    from usam_toolkit.plugins import load_registry
+
     folder, _ = tiny
-    frozen = build_ced(CedConfig(checkpoint=str(folder)), BuildContext())
+    reg = load_registry(entry_points=False)
+
+    def build(**slot):
+        slot = {"name": "ced", "checkpoint": str(folder), **slot}
+        return reg.build("encoders", slot, BuildContext(), "encoders[0]")
+
+    frozen = build()
     assert not any(p.requires_grad for p in frozen.parameters())
-    full = build_ced(CedConfig(checkpoint=str(folder), mode="trainable"), BuildContext())
+    full = build(mode="trainable")
     assert all(p.requires_grad for p in full.parameters())
-    lora = build_ced(CedConfig(checkpoint=str(folder), mode="lora"), BuildContext())
+    lora = build(mode="lora")
     names = [n for n, p in lora.named_parameters() if p.requires_grad]
     assert names and all("lora_" in n for n in names) and any("q_proj" in n for n in names)
 

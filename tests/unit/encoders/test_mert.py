@@ -97,9 +97,18 @@ def test_weighted_sum_with_hand_set_weights(tmp_path: Path) -> None:
         torch.testing.assert_close(layer1(a, n).features, picked.features)
 
 
+def _core_build(**slot) -> torch.nn.Module:
+    """Built as a recipe slot is: the core applies ``mode`` (default frozen) after the plugin's build."""
+    from usam_toolkit.plugins import load_registry
+
+    reg = load_registry(entry_points=False)
+    return reg.build("encoders", {"name": "mert", **slot}, BuildContext(), "encoders[0]")
+
+
 def test_layer_weights_train_when_frozen(tmp_path: Path) -> None:
     write_tiny_mert_checkpoint(tmp_path / "m")
-    enc = build_mert(MertConfig(checkpoint=str(tmp_path / "m")), BuildContext())
+    enc = _core_build(checkpoint=str(tmp_path / "m"))
+    assert not enc.backbone.training  # a frozen backbone is in eval mode
     trainable = [n for n, p in enc.named_parameters() if p.requires_grad]
     assert trainable == ["layer_weights"]
     enc(_audio(4000)[None], torch.tensor([4000])).features.sum().backward()
@@ -166,7 +175,7 @@ def test_errors(tmp_path: Path) -> None:
 
 def test_lora_targets_query_and_value(tmp_path: Path) -> None:
     write_tiny_mert_checkpoint(tmp_path / "m")
-    enc = build_mert(MertConfig(checkpoint=str(tmp_path / "m"), mode="lora"), BuildContext())
+    enc = _core_build(checkpoint=str(tmp_path / "m"), mode="lora")
     names = [n for n, p in enc.named_parameters() if p.requires_grad]
     assert "layer_weights" in names and any("q_proj.lora_" in n for n in names)
     assert all("lora_" in n or n == "layer_weights" for n in names)

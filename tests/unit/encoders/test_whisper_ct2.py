@@ -14,9 +14,13 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from usam_plugins.encoders import ctranslate2 as ct2
 from usam_plugins.encoders.common import fingerprint, whisper_log_mel
-from usam_plugins.encoders.whisper import WhisperConfig, build_whisper, hf_folder_for, load_hf_whisper
+from usam_plugins.encoders.ct2_fixtures import tiny_whisper_state, write_tiny_whisper_ct2
+from usam_plugins.encoders.ct2_format import Ct2Model, read_model_bin, write_model_bin
+from usam_plugins.encoders.ct2_lookup import find_model_parts
+from usam_plugins.encoders.whisper import WhisperEncoderConfig, build_whisper, hf_folder_for, load_hf_whisper
+from usam_plugins.encoders.whisper_ct2_convert import whisper_hf_folder
+from usam_plugins.encoders.whisper_ct2_names import count_layers, whisper_ct2_to_hf_state, whisper_hf_to_ct2
 
 from usam_toolkit.errors import ConfigError
 from usam_toolkit.interfaces import BuildContext
@@ -25,10 +29,10 @@ from usam_toolkit.interfaces import BuildContext
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("tiny_whisper")
-    state, config = ct2.tiny_whisper_state(seed=3)
-    model_bin = ct2.write_tiny_whisper_ct2(root / "ct2", seed=3)
+    state, config = tiny_whisper_state(seed=3)
+    model_bin = write_tiny_whisper_ct2(root / "ct2", seed=3)
     ctx = BuildContext(cache_dir=root / "cache")
-    enc = build_whisper(WhisperConfig(ct2_path=str(model_bin.parent)), ctx)
+    enc = build_whisper(WhisperEncoderConfig(ct2_path=str(model_bin.parent)), ctx)
     return {"root": root, "state": state, "config": config, "bin": model_bin, "ctx": ctx, "enc": enc}
 
 
@@ -36,14 +40,14 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict:
 # Binary format
 # --------------------------------------------------------------------------------------------------
 def test_header_is_ct2_binary_layout(tmp_path: Path) -> None:
-    model = ct2.Ct2Model(
+    model = Ct2Model(
         "WhisperSpec",
         3,
         {"a/b": np.arange(6, dtype=np.float16).reshape(2, 3), "n": np.array(8, dtype=np.int16)},
         {"c": "a/b"},
     )
     path = tmp_path / "model.bin"
-    ct2.write_model_bin(path, model)
+    write_model_bin(path, model)
     raw = path.read_bytes()
     # version 6, name "WhisperSpec" (length 12 incl. NUL), revision 3, 2 variables, first "a/b" (len 4)
     assert struct.unpack_from("<I", raw, 0) == (6,)
@@ -52,7 +56,7 @@ def test_header_is_ct2_binary_layout(tmp_path: Path) -> None:
     assert struct.unpack_from("<H", raw, 26) == (4,) and raw[28:32] == b"a/b\0"
     rank, d0, d1, dtype_id, nbytes = struct.unpack_from("<BIIBI", raw, 32)
     assert (rank, d0, d1, dtype_id, nbytes) == (2, 2, 3, 4, 12)  # float16 has id 4
-    back = ct2.read_model_bin(path)
+    back = read_model_bin(path)
     assert back.spec == "WhisperSpec" and back.revision == 3
     np.testing.assert_array_equal(back.get("c"), model.variables["a/b"])
     assert back.get("n").dtype == np.int16 and int(back.get("n")) == 8
@@ -64,7 +68,7 @@ def test_truncated_file_is_a_data_error(tmp_path: Path, tiny: dict) -> None:
     cut = tmp_path / "model.bin"
     cut.write_bytes(tiny["bin"].read_bytes()[:5000])
     with pytest.raises(DataError, match="truncated"):
-        ct2.read_model_bin(cut)
+        read_model_bin(cut)
 
 
 def test_split_parts_in_sibling_packages_are_joined(tmp_path: Path, tiny: dict) -> None:
@@ -73,9 +77,9 @@ def test_split_parts_in_sibling_packages_are_joined(tmp_path: Path, tiny: dict) 
         folder = tmp_path / f"fake_whisper_part{i}" / "data"
         folder.mkdir(parents=True)
         (folder / f"model.bin.part{i}").write_bytes(chunk)
-    parts = ct2.find_model_parts(tmp_path / "fake_whisper_part1" / "data")
+    parts = find_model_parts(tmp_path / "fake_whisper_part1" / "data")
     assert [p.name for p in parts] == ["model.bin.part1", "model.bin.part2"]
-    joined, single = ct2.read_model_bin(parts), ct2.read_model_bin(tiny["bin"])
+    joined, single = read_model_bin(parts), read_model_bin(tiny["bin"])
     assert joined.variables.keys() == single.variables.keys()
     for k in single.variables:
         np.testing.assert_array_equal(joined.variables[k], single.variables[k])
@@ -85,7 +89,7 @@ def test_split_parts_in_sibling_packages_are_joined(tmp_path: Path, tiny: dict) 
 # Name mapping, fused projections, quantisation
 # --------------------------------------------------------------------------------------------------
 def test_fused_layout_matches_ctranslate2(tiny: dict) -> None:
-    m = ct2.read_model_bin(tiny["bin"])
+    m = read_model_bin(tiny["bin"])
     s = tiny["state"]
     qkv = m.get("encoder/layer_1/self_attention/linear_0/weight")
     d = s["model.encoder.layers.1.self_attn.q_proj.weight"].shape[0]
@@ -98,18 +102,18 @@ def test_fused_layout_matches_ctranslate2(tiny: dict) -> None:
 
 
 def test_weights_round_trip_exactly(tiny: dict) -> None:
-    back = ct2.whisper_ct2_to_hf_state(ct2.read_model_bin(tiny["bin"]))
+    back = whisper_ct2_to_hf_state(read_model_bin(tiny["bin"]))
     assert set(back) == set(tiny["state"])
     for k, v in tiny["state"].items():
         np.testing.assert_array_equal(back[k], v.numpy(), err_msg=k)
 
 
 def test_int8_dequantised_with_scales(tmp_path: Path, tiny: dict) -> None:
-    model = ct2.whisper_hf_to_ct2(tiny["state"], 2, 2, quantization="int8")
-    ct2.write_model_bin(tmp_path / "model.bin", model)
-    m = ct2.read_model_bin(tmp_path / "model.bin")
+    model = whisper_hf_to_ct2(tiny["state"], 2, 2, quantization="int8")
+    write_model_bin(tmp_path / "model.bin", model)
+    m = read_model_bin(tmp_path / "model.bin")
     assert m.get("encoder/layer_0/ffn/linear_0/weight").dtype == np.int8
-    back = ct2.whisper_ct2_to_hf_state(m)
+    back = whisper_ct2_to_hf_state(m)
     for k in (
         "model.encoder.layers.0.fc1.weight",
         "model.encoder.conv1.weight",
@@ -125,7 +129,7 @@ def test_int8_dequantised_with_scales(tmp_path: Path, tiny: dict) -> None:
 # --------------------------------------------------------------------------------------------------
 # Reference encoder computed straight from the CTranslate2 variables
 # --------------------------------------------------------------------------------------------------
-def _reference_encoder(m: ct2.Ct2Model, audio: torch.Tensor, n_layers: int | None = None) -> torch.Tensor:
+def _reference_encoder(m: Ct2Model, audio: torch.Tensor, n_layers: int | None = None) -> torch.Tensor:
     """Whisper encoder written from the CTranslate2 layout (fused q|k|v), for one clip; ``[T, D]``."""
 
     def w(name: str) -> torch.Tensor:
@@ -145,7 +149,7 @@ def _reference_encoder(m: ct2.Ct2Model, audio: torch.Tensor, n_layers: int | Non
     x = x[0].t()
     t, d = x.shape
     x = x + w("encoder/position_encodings/encodings")[:t]
-    layers = ct2._count_layers(m, "encoder")
+    layers = count_layers(m, "encoder")
     for i in range(layers if n_layers is None else n_layers):
         p = f"encoder/layer_{i}"
         h = ln(x, f"{p}/self_attention/layer_norm")
@@ -174,21 +178,21 @@ def test_converted_model_matches_ct2_reference(tiny: dict) -> None:
     audio = _speechy(0.5, 1)
     with torch.no_grad():
         out = enc(audio[None], torch.tensor([audio.numel()]))
-    ref = _reference_encoder(ct2.read_model_bin(tiny["bin"]), audio)
+    ref = _reference_encoder(read_model_bin(tiny["bin"]), audio)
     assert out.features.shape == (1, 25, tiny["config"]["d_model"]) and out.lengths.tolist() == [25]
     torch.testing.assert_close(out.features[0], ref, atol=1e-4, rtol=1e-4)
-    enc1 = build_whisper(WhisperConfig(ct2_path=str(tiny["bin"]), layer=1), tiny["ctx"])
+    enc1 = build_whisper(WhisperEncoderConfig(ct2_path=str(tiny["bin"]), layer=1), tiny["ctx"])
     with torch.no_grad():
         mid = enc1(audio[None], torch.tensor([audio.numel()])).features[0]
     torch.testing.assert_close(
-        mid, _reference_encoder(ct2.read_model_bin(tiny["bin"]), audio, n_layers=1), atol=1e-4, rtol=1e-4
+        mid, _reference_encoder(read_model_bin(tiny["bin"]), audio, n_layers=1), atol=1e-4, rtol=1e-4
     )
 
 
 def test_hf_loader_sees_every_weight(tiny: dict) -> None:
     from transformers import WhisperForConditionalGeneration
 
-    folder = hf_folder_for(WhisperConfig(ct2_path=str(tiny["bin"])), tiny["ctx"])
+    folder = hf_folder_for(WhisperEncoderConfig(ct2_path=str(tiny["bin"])), tiny["ctx"])
     model, info = WhisperForConditionalGeneration.from_pretrained(str(folder), output_loading_info=True)
     assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"]
     torch.testing.assert_close(model.proj_out.weight, tiny["state"]["model.decoder.embed_tokens.weight"])
@@ -196,9 +200,9 @@ def test_hf_loader_sees_every_weight(tiny: dict) -> None:
 
 def test_matches_hf_encoder_on_a_full_30s_window(tiny: dict) -> None:
     """At 30 s no bypass is needed: our path must equal transformers' own WhisperEncoder.forward."""
-    folder = hf_folder_for(WhisperConfig(ct2_path=str(tiny["bin"])), tiny["ctx"])
+    folder = hf_folder_for(WhisperEncoderConfig(ct2_path=str(tiny["bin"])), tiny["ctx"])
     hf_encoder = load_hf_whisper(folder).eval()
-    enc = build_whisper(WhisperConfig(path=str(folder)), tiny["ctx"])
+    enc = build_whisper(WhisperEncoderConfig(path=str(folder)), tiny["ctx"])
     audio = torch.zeros(480000)
     audio[:8000] = _speechy(0.5, 2)
     with torch.no_grad():
@@ -227,31 +231,35 @@ def test_conversion_is_cached_and_keyed_by_source(tmp_path: Path, tiny: dict) ->
     src = tmp_path / "m"
     shutil.copytree(tiny["bin"].parent, src)
     cache = tmp_path / "cache"
-    first = ct2.whisper_hf_folder(src, cache)
+    first = whisper_hf_folder(src, cache)
     stamp = (first / "model.safetensors").stat().st_mtime_ns
-    assert ct2.whisper_hf_folder(src / "model.bin", cache) == first
+    assert whisper_hf_folder(src / "model.bin", cache) == first
     assert (first / "model.safetensors").stat().st_mtime_ns == stamp
-    ct2.write_tiny_whisper_ct2(src, seed=9)
+    write_tiny_whisper_ct2(src, seed=9)
     os.utime(src / "model.bin", ns=(1, 1))
-    second = ct2.whisper_hf_folder(src, cache)
+    second = whisper_hf_folder(src, cache)
     assert second != first and len(list((cache / "whisper_ct2").iterdir())) == 2
 
 
 def test_modes_and_fingerprint(tiny: dict) -> None:
-    frozen = tiny["enc"]
+    from usam_toolkit.plugins import load_registry
+
+    reg = load_registry(entry_points=False)
+    slot = {"name": "whisper", "ct2_path": str(tiny["bin"])}
+    frozen = reg.build("encoders", slot, tiny["ctx"], "encoders[0]")  # the core applies mode (default frozen)
     assert not any(p.requires_grad for p in frozen.parameters())
-    lora = build_whisper(WhisperConfig(ct2_path=str(tiny["bin"]), mode="lora"), tiny["ctx"])
+    lora = reg.build("encoders", {**slot, "mode": "lora"}, tiny["ctx"], "encoders[0]")
     trainable = [n for n, p in lora.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)
     assert any("q_proj.lora_A" in n for n in trainable)
     fp = frozen.fingerprint()
     assert fp == fingerprint(frozen, frozen.cfg, refresh=True) and len(fp) == 64
-    assert fp != fingerprint(frozen, WhisperConfig(ct2_path=str(tiny["bin"]), layer=1), refresh=True)
+    assert fp != fingerprint(frozen, WhisperEncoderConfig(ct2_path=str(tiny["bin"]), layer=1), refresh=True)
     fingerprint(frozen, frozen.cfg, refresh=True)
     with pytest.raises(ConfigError, match="layer"):
-        build_whisper(WhisperConfig(ct2_path=str(tiny["bin"]), layer=7), tiny["ctx"])
+        build_whisper(WhisperEncoderConfig(ct2_path=str(tiny["bin"]), layer=7), tiny["ctx"])
     with pytest.raises(ConfigError, match="ct2_path"):
-        build_whisper(WhisperConfig(), tiny["ctx"])
+        build_whisper(WhisperEncoderConfig(), tiny["ctx"])
 
 
 def test_log_mel_matches_whisper_feature_extractor() -> None:

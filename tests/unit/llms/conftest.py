@@ -29,7 +29,7 @@ def tiny_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def make_llm(tiny_folders: dict[str, Path]) -> Callable[..., Any]:
     """``make_llm(which="default", **config_fields)`` builds ``hf_causal_lm`` through its real loader."""
-    from usam_plugins.llms.config import HFCausalLMConfig
+    from usam_plugins.llms.configs import HFCausalLMConfig
     from usam_plugins.llms.hf_causal_lm import build_hf_causal_lm
 
     from usam_toolkit.interfaces import BuildContext

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from usam_plugins.llms.config import HFCausalLMConfig
+from usam_plugins.llms.configs import HFCausalLMConfig
 from usam_plugins.llms.loading import (
     convert_gguf,
     default_cache_dir,

@@ -26,7 +26,7 @@ pytest.importorskip("gguf", reason="needs the gguf package to read GGUF files")
 
 @pytest.fixture(scope="module")
 def smol(tmp_path_factory: pytest.TempPathFactory):
-    from usam_plugins.llms.config import HFCausalLMConfig
+    from usam_plugins.llms.configs import HFCausalLMConfig
     from usam_plugins.llms.hf_causal_lm import build_hf_causal_lm
 
     from usam_toolkit.interfaces import BuildContext

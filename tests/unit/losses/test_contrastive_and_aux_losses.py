@@ -6,8 +6,10 @@ import math
 
 import pytest
 import torch
+from usam_plugins.losses.aux import build_aux
+from usam_plugins.losses.configs import AuxConfig, InfoNCEConfig, TAPMBalanceConfig
+from usam_plugins.losses.infonce import build_infonce
 
-from usam_plugins.losses.configs import AuxConfig, InfoNCEConfig, TAPMBalanceConfig, build_aux, build_infonce
 from usam_toolkit.interfaces import BuildContext, LLMOutput, LossInputs
 
 

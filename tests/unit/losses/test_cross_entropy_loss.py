@@ -6,8 +6,9 @@ import math
 
 import pytest
 import torch
+from usam_plugins.losses.configs import CrossEntropyConfig
+from usam_plugins.losses.cross_entropy import build_cross_entropy
 
-from usam_plugins.losses.configs import CrossEntropyConfig, build_cross_entropy
 from usam_toolkit.interfaces import BuildContext, LLMOutput, LossInputs
 
 

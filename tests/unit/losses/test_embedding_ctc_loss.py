@@ -6,8 +6,9 @@ import math
 
 import pytest
 import torch
+from usam_plugins.losses.configs import EmbeddingCTCConfig
+from usam_plugins.losses.embedding_ctc import build_embedding_ctc
 
-from usam_plugins.losses.configs import EmbeddingCTCConfig, build_embedding_ctc
 from usam_toolkit.errors import ConfigError
 from usam_toolkit.interfaces import BuildContext, LLMOutput, LossInputs
 

@@ -8,17 +8,18 @@ import warnings
 import pytest
 import torch
 from torch import nn
-
-from usam_plugins.losses.configs import SACLMConfig, build_saclm
+from usam_plugins.losses.configs import SACLMConfig
 from usam_plugins.losses.saclm import (
     SACLMLoss,
     align_text_to_audio,
+    build_saclm,
     cosine_distance,
     negative_distances,
     random_derangement,
     straight_through_mask,
     triplet,
 )
+
 from usam_toolkit.interfaces import BuildContext, LLMOutput, LossInputs
 from usam_toolkit.testing import fake_loss_inputs
 

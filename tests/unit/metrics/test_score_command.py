@@ -132,8 +132,24 @@ def test_default_metrics_come_from_the_task_plugin(monkeypatch: pytest.MonkeyPat
     class ToyConfig:
         pass
 
-    class ToyTask:
+    class ToyTask:  # the members of usam_toolkit.interfaces.Task (the registry checks them)
         name, metrics = "toy", ("chrf", "sentence_similarity")
+        num_prompt_variants, timestamps = 1, False
+
+        def prompt(self, example, variant=0):
+            return "", ""
+
+        def references(self, example):
+            return []
+
+        def target(self, example):
+            return ""
+
+        def training_text(self, reference):
+            return reference
+
+        def normalize(self, text):
+            return text
 
     reg = Registry()
     reg.add(Entry("tasks", "toy", lambda cfg, ctx: ToyTask(), ToyConfig, Provider("t", "local", "0")))

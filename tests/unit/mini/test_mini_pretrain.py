@@ -58,7 +58,7 @@ def test_pretrain_tiny_world_writes_loadable_artefacts(tiny_world: Path, tmp_pat
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from usam_plugins.encoders.configs import ConvTransformerConfig
-    from usam_plugins.encoders.small import build_conv_transformer
+    from usam_plugins.encoders.conv_transformer import build_conv_transformer
     from usam_toolkit.interfaces import BuildContext
     from usam_toolkit.mini.pretrain import LMSettings, MusicSettings, pretrain
 

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from usam_plugins.projectors.configs import TAPMConfig, WindowQFormerConfig
+from usam_plugins.projectors.tapm import build_tapm
+from usam_plugins.projectors.window_qformer import build_window_qformer
 
-from usam_plugins.projectors.configs import TAPMConfig, WindowQFormerConfig, build_tapm, build_window_qformer
 from usam_toolkit.interfaces import BuildContext, ProjectorContext
 from usam_toolkit.testing import check_component
 

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from usam_plugins.projectors.configs import ConvDownsampleConfig, LinearConfig, MLPConfig
+from usam_plugins.projectors.conv_downsample import build_conv_downsample, stack_frames
+from usam_plugins.projectors.linear import build_linear
+from usam_plugins.projectors.mlp import build_mlp_projector
 
-from usam_plugins.projectors.configs import (
-    ConvDownsampleConfig,
-    LinearConfig,
-    MLPConfig,
-    build_conv_downsample,
-    build_linear,
-    build_mlp_projector,
-)
-from usam_plugins.projectors.conv_downsample import stack_frames
 from usam_toolkit.errors import ConfigError
 from usam_toolkit.interfaces import BuildContext, ProjectorContext
 

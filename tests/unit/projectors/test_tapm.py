@@ -6,9 +6,9 @@ import math
 
 import pytest
 import torch
+from usam_plugins.projectors.configs import TAPMConfig
+from usam_plugins.projectors.tapm import balance_loss, build_tapm, top_k_softmax
 
-from usam_plugins.projectors.configs import TAPMConfig, build_tapm
-from usam_plugins.projectors.tapm import balance_loss, top_k_softmax
 from usam_toolkit.errors import ConfigError
 from usam_toolkit.interfaces import BuildContext, ProjectorContext
 

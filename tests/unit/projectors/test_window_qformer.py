@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from usam_plugins.projectors.bert_checkpoint import load_bert_checkpoint, write_tiny_bert
-from usam_plugins.projectors.configs import WindowQFormerConfig, build_window_qformer
-from usam_plugins.projectors.window_qformer import window_frames_for
+from usam_plugins.projectors.configs import WindowQFormerConfig
+from usam_plugins.projectors.window_qformer import build_window_qformer, window_frames_for
+
 from usam_toolkit.errors import ConfigError
 from usam_toolkit.interfaces import BuildContext, ProjectorContext
 

@@ -1,4 +1,6 @@
-"""Helpers shared by the projector modules: dimension resolution, masks, MLP construction.
+"""Helpers shared by the projector modules: dimension resolution and MLP construction.
+
+Masks and masked pooling live in :mod:`usam_toolkit.masks` (``zero_padding``, ``masked_mean``, ...).
 
 This module imports torch; the registration module (:mod:`usam_plugins.projectors.configs`) only
 imports it lazily inside build functions.
@@ -8,11 +10,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-import torch
 from torch import nn
 
 from usam_toolkit.errors import ConfigError
-from usam_toolkit.interfaces import BuildContext, lengths_to_mask
+from usam_toolkit.interfaces import BuildContext
 
 #: Activation names accepted by ``activation`` config fields.
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
@@ -80,24 +81,3 @@ def build_mlp(
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
-
-
-def valid_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
-    """``[B, T]`` bool mask, True on valid frames."""
-    return lengths_to_mask(lengths.to(torch.long), max_len)
-
-
-def zero_padding(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """``x`` ``[B, T, D]`` with frames at index >= ``lengths[b]`` set to zero.
-
-    Padding may hold anything (NaN included); ``where`` rather than a product keeps it out.
-    """
-    mask = valid_mask(lengths, x.shape[1])
-    return torch.where(mask[..., None], x, torch.zeros((), dtype=x.dtype, device=x.device))
-
-
-def masked_mean(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Mean of ``x`` ``[B, T, D]`` over its valid frames -> ``[B, D]`` (zeros for empty samples)."""
-    mask = valid_mask(lengths, x.shape[1]).to(x.dtype)
-    total = (zero_padding(x, lengths) * mask[..., None]).sum(dim=1)
-    return total / mask.sum(dim=1, keepdim=True).clamp_min(1.0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from usam_toolkit.model.train_mode import LoraSettings
+from usam_toolkit.model.lora import LoraSettings
 
 
 @dataclass

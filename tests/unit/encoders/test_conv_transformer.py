@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchaudio")
 
-from usam_plugins.encoders.small import (
+from usam_plugins.encoders.conv_transformer import (
     ConvTransformerConfig,
     build_conv_transformer,
     conv_transformer_example,
@@ -86,13 +86,23 @@ def test_safetensors_round_trip_and_seed(tmp_path: Path) -> None:
 
 
 def test_modes() -> None:
-    assert not any(p.requires_grad for p in _build().parameters())
-    assert all(p.requires_grad for p in _build(mode="trainable").parameters())
-    lora = _build(mode="lora")
+    """The core applies the slot's mode (default frozen); the plugin's build leaves the weights as built."""
+    from usam_toolkit.plugins import load_registry
+
+    reg = load_registry(entry_points=False)
+
+    def core_build(**slot) -> torch.nn.Module:
+        slot = {"name": "conv_transformer", **TINY, **slot}
+        return reg.build("encoders", slot, BuildContext(), "encoders[1]")
+
+    frozen = core_build()
+    assert not any(p.requires_grad for p in frozen.parameters()) and not frozen.training
+    assert all(p.requires_grad for p in core_build(mode="trainable").parameters())
+    lora = core_build(mode="lora")
     names = [n for n, p in lora.named_parameters() if p.requires_grad]
     assert names and all("lora_" in n for n in names)
-    with pytest.raises(ConfigError, match="mode"):
-        _build(mode="partly")
+    with pytest.raises(ConfigError, match=r"encoders\[1\]\.mode: 'partly'"):
+        core_build(mode="partly")
     with pytest.raises(ConfigError, match="heads"):
         _build(heads=3)
 

@@ -20,8 +20,9 @@ from torch import nn
 
 from usam_toolkit.errors import ConfigError
 from usam_toolkit.interfaces import BuildContext, EncoderOutput
+from usam_toolkit.masks import lengths_to_mask
 
-from .common import apply_mode, conv_out_length, fingerprint
+from .common import conv_out_length, fingerprint
 from .configs import ConvTransformerConfig
 
 
@@ -132,13 +133,13 @@ class ConvTransformerEncoder(nn.Module):
         for conv, s in zip(self.convs, self.strides):
             # Zero frames past each clip: the conv's window at the last valid frame must see zeros,
             # exactly like its own padding does for a clip alone.
-            valid = torch.arange(x.shape[-1], device=x.device)[None, :] < lengths[:, None]
+            valid = lengths_to_mask(lengths, x.shape[-1])
             x = F.gelu(conv(x * valid[:, None, :].to(x.dtype)))
             lengths = torch.where(lengths > 0, conv_out_length(lengths, 3, s, 1), lengths)
         h = x.transpose(1, 2)
         t = h.shape[1]
         h = h + self._positions(t, h.device).to(h.dtype)
-        valid = torch.arange(t, device=h.device)[None, :] < lengths[:, None]
+        valid = lengths_to_mask(lengths, t)
         # A clip without frames would mask every key (NaN); let it see frame 0 and zero it afterwards.
         key_valid = valid.clone()
         key_valid[:, 0] = True
@@ -176,7 +177,6 @@ def build_conv_transformer(cfg: ConvTransformerConfig, ctx: BuildContext) -> Con
         if bad:
             raise ConfigError(f"path: '{path}' does not match this conv_transformer config: {bad[:8]}")
         module.load_state_dict(state, strict=False)
-    apply_mode(module, cfg, where="conv_transformer")
     return module
 
 
