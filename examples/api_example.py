@@ -53,7 +53,9 @@ def main() -> None:
     print("music     :", m.caption(stereo, kind="music", sample_rate=sr))
 
     # A free-form prompt, with generation settings.
-    print("generate  :", m.generate(samples, "How many tones do you hear?", sample_rate=sr, max_new_tokens=16))
+    print(
+        "generate  :", m.generate(samples, "How many tones do you hear?", sample_rate=sr, max_new_tokens=16)
+    )
 
     # Full results: per-window times and TAPM routing weights.
     (result,) = m.run(audio_file, "asr")

@@ -36,8 +36,12 @@ from usam_toolkit.testing import silent_flac_bytes, sine_wav_bytes
 
 
 def _post(url: str, body: bytes, task: str) -> int:
-    req = urllib.request.Request(f"{url}api/run?task={task}", data=body, method="POST",
-                                 headers={"Content-Type": "application/octet-stream"})
+    req = urllib.request.Request(
+        f"{url}api/run?task={task}",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/octet-stream"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=600) as r:
             r.read()
@@ -75,8 +79,9 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--requests", type=int, default=5, help="requests per client")
     ap.add_argument("--task", default="aac")
-    ap.add_argument("--hostile", action="store_true",
-                    help="hostile clients send meanwhile (one thread per case)")
+    ap.add_argument(
+        "--hostile", action="store_true", help="hostile clients send meanwhile (one thread per case)"
+    )
     args, serve_args = ap.parse_known_args()
     serve_args = [a for a in serve_args if a != "--"]
 
@@ -86,8 +91,17 @@ def main() -> None:
 
         checkpoint = str(smoke_checkpoint(Path(tempfile.mkdtemp(prefix="usam-serve-load-")), steps=1))
         serve_args = [*serve_args, "evaluate.max_new_tokens=2"]
-    cmd = [sys.executable, "-m", "usam_toolkit", "serve", "--checkpoint", checkpoint, "--port", "0",
-           *serve_args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "usam_toolkit",
+        "serve",
+        "--checkpoint",
+        checkpoint,
+        "--port",
+        "0",
+        *serve_args,
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         m = re.search(r"at http://([\d.]+):(\d+)/", proc.stdout.readline())
@@ -108,8 +122,9 @@ def main() -> None:
 
         def hostile() -> None:
             wav = clips[1]
-            head = (f"POST /api/run?task={args.task} HTTP/1.1\r\nHost: x\r\n"
-                    f"Content-Length: {len(wav)}\r\n\r\n").encode()
+            head = (
+                f"POST /api/run?task={args.task} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(wav)}\r\n\r\n"
+            ).encode()
             huge = silent_flac_bytes(30)
             cases = {
                 "short body": lambda: _raw(host, port, head + wav[:500], half_close=True),
@@ -118,6 +133,7 @@ def main() -> None:
                 "garbage": lambda: _post(url, bytes(range(256)) * 32, args.task),
                 "gone after sending": lambda: _raw(host, port, head + wav, close_at_once=True),
             }
+
             def loop(name: str) -> None:
                 while not stop.is_set():
                     code = cases[name]()
@@ -151,12 +167,18 @@ def main() -> None:
             bad_thread.join(120)
         peak = _proc_kb(proc.pid, "VmHWM")
         lat = np.array(latencies)
-        print(f"{args.clients} clients x {args.requests} requests ({len(lat)} in {wall:.1f} s, "
-              f"{len(lat) / wall:.2f}/s); statuses {dict(codes)}")
-        print(f"latency p50 {np.percentile(lat, 50):.2f} s, p95 {np.percentile(lat, 95):.2f} s, "
-              f"max {lat.max():.2f} s")
-        print(f"server RSS {rss0 / 1024:.0f} MB after warm-up, peak {peak / 1024:.0f} MB "
-              f"(+{(peak - rss0) / 1024:.1f} MB)")
+        print(
+            f"{args.clients} clients x {args.requests} requests ({len(lat)} in {wall:.1f} s, "
+            f"{len(lat) / wall:.2f}/s); statuses {dict(codes)}"
+        )
+        print(
+            f"latency p50 {np.percentile(lat, 50):.2f} s, p95 {np.percentile(lat, 95):.2f} s, "
+            f"max {lat.max():.2f} s"
+        )
+        print(
+            f"server RSS {rss0 / 1024:.0f} MB after warm-up, peak {peak / 1024:.0f} MB "
+            f"(+{(peak - rss0) / 1024:.1f} MB)"
+        )
         if args.hostile:
             print("hostile: " + json.dumps(dict(sorted(hostile_codes.items()))))
     finally:

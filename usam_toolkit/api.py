@@ -39,9 +39,17 @@ class UsamInference:
         checkpoint: the resolved checkpoint folder.
     """
 
-    def __init__(self, model: Any, cfg: Any, device: str = "cpu", checkpoint: Path | None = None,
-                 window_seconds: float | None = 30.0, overlap_seconds: float = 0.0,
-                 batch_size: int | None = None, precision: str = "auto") -> None:
+    def __init__(
+        self,
+        model: Any,
+        cfg: Any,
+        device: str = "cpu",
+        checkpoint: Path | None = None,
+        window_seconds: float | None = 30.0,
+        overlap_seconds: float = 0.0,
+        batch_size: int | None = None,
+        precision: str = "auto",
+    ) -> None:
         self.model = model
         self.cfg = cfg
         self.device = device
@@ -62,8 +70,16 @@ class UsamInference:
         return f"UsamInference(checkpoint={self.checkpoint}, tasks={self.tasks}, device={self.device})"
 
     # ------------------------------------------------------------------ the general call
-    def run(self, audio: Any, task: str, *, prompt: str | None = None, target_lang: str | None = None,
-            sample_rate: int | None = None, **generation: Any) -> list[Result]:
+    def run(
+        self,
+        audio: Any,
+        task: str,
+        *,
+        prompt: str | None = None,
+        target_lang: str | None = None,
+        sample_rate: int | None = None,
+        **generation: Any,
+    ) -> list[Result]:
         """Full results (windows, times, routing weights) for every clip of ``audio``.
 
         Raises:
@@ -86,38 +102,55 @@ class UsamInference:
         """Speech recognition (task ``asr``): str for one clip, list[str] for a list of clips."""
         return self._answer(audio, "asr", sample_rate=sample_rate, **generation)
 
-    def translate(self, audio: Any, target: str = "zh", sample_rate: int | None = None,
-                  **generation: Any) -> str | list[str]:
+    def translate(
+        self, audio: Any, target: str = "zh", sample_rate: int | None = None, **generation: Any
+    ) -> str | list[str]:
         """Speech translation (task ``s2tt``) into language code ``target`` (``fr``, ``de``, ``zh`` ...)."""
         return self._answer(audio, "s2tt", target_lang=target, sample_rate=sample_rate, **generation)
 
-    def caption(self, audio: Any, kind: str = "audio", sample_rate: int | None = None,
-                **generation: Any) -> str | list[str]:
+    def caption(
+        self, audio: Any, kind: str = "audio", sample_rate: int | None = None, **generation: Any
+    ) -> str | list[str]:
         """Audio captioning (``kind="audio"``, task ``aac``) or music captioning (``kind="music"``, task ``mc``)."""
         if kind not in CAPTION_TASKS:
             raise ConfigError(f"caption kind '{kind}' is not valid (valid: {', '.join(CAPTION_TASKS)})")
         return self._answer(audio, CAPTION_TASKS[kind], sample_rate=sample_rate, **generation)
 
-    def generate(self, audio: Any, prompt: str, sample_rate: int | None = None, task: str | None = None,
-                 **generation: Any) -> str | list[str]:
+    def generate(
+        self,
+        audio: Any,
+        prompt: str,
+        sample_rate: int | None = None,
+        task: str | None = None,
+        **generation: Any,
+    ) -> str | list[str]:
         """Answer a free-form ``prompt`` about the audio.
 
         ``task`` (default: the model's first task) only picks the task id the projectors see; the text
         the LLM and the TAPM router read is ``prompt`` inside the usual ``<Audio>...</Audio>`` frame.
         """
-        return self._answer(audio, task or self.tasks[0], prompt=prompt, sample_rate=sample_rate, **generation)
+        return self._answer(
+            audio, task or self.tasks[0], prompt=prompt, sample_rate=sample_rate, **generation
+        )
 
-    def routing_weights(self, audio: Any, task: str, sample_rate: int | None = None,
-                        prompt: str | None = None) -> list[float] | list[list[float]] | None:
+    def routing_weights(
+        self, audio: Any, task: str, sample_rate: int | None = None, prompt: str | None = None
+    ) -> list[float] | list[list[float]] | None:
         """TAPM routing weights ``[N_experts]`` per clip (None when the model has no TAPM)."""
         weights = [r.routing_weights for r in self.run(audio, task, prompt=prompt, sample_rate=sample_rate)]
         return weights[0] if is_single(audio) else weights  # type: ignore[return-value]
 
 
-def load(checkpoint: str | Path, device: str | None = None, overrides: Sequence[str] = (),
-         window_seconds: float | None = 30.0, overlap_seconds: float = 0.0,
-         batch_size: int | None = None, feature_cache: bool = False,
-         precision: str = "auto") -> UsamInference:
+def load(
+    checkpoint: str | Path,
+    device: str | None = None,
+    overrides: Sequence[str] = (),
+    window_seconds: float | None = 30.0,
+    overlap_seconds: float = 0.0,
+    batch_size: int | None = None,
+    feature_cache: bool = False,
+    precision: str = "auto",
+) -> UsamInference:
     """Load a checkpoint folder (or a run folder: its latest checkpoint) with its own recorded recipe.
 
     Args:

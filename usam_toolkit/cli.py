@@ -11,7 +11,8 @@ import importlib
 import pkgutil
 import sys
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from . import __version__, commands
 from .errors import UsamError
@@ -51,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _show_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+def _show_warning(
+    message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None
+) -> None:
     # One readable line per warning for people at a terminal; no source line dump.
     print(f"warning: {message}", file=sys.stderr)
 

@@ -8,9 +8,10 @@ Shapes are written ``[B, T, D]``: batch, time (frames or tokens), feature width.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -67,13 +68,13 @@ class EncoderOutput:
         hidden_states: optional per-layer outputs ``[L, B, T, D]`` for analyses.
     """
 
-    features: "torch.Tensor"
-    lengths: "torch.Tensor"
+    features: torch.Tensor
+    lengths: torch.Tensor
     frame_rate: float
-    hidden_states: "torch.Tensor | None" = None
+    hidden_states: torch.Tensor | None = None
 
     @property
-    def mask(self) -> "torch.Tensor":
+    def mask(self) -> torch.Tensor:
         """``[B, T]`` bool, True on valid frames."""
         return lengths_to_mask(self.lengths, self.features.shape[1])
 
@@ -91,11 +92,11 @@ class ProjectorOutput:
         extras: analysis tensors (e.g. ``routing_weights`` ``[B, N_experts]``); never needed for training.
     """
 
-    features: "torch.Tensor"
-    lengths: "torch.Tensor"
+    features: torch.Tensor
+    lengths: torch.Tensor
     frame_rate: float
-    aux_losses: dict[str, "torch.Tensor"] = field(default_factory=dict)
-    extras: dict[str, "torch.Tensor"] = field(default_factory=dict)
+    aux_losses: dict[str, torch.Tensor] = field(default_factory=dict)
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 @dataclass
@@ -108,8 +109,8 @@ class ProjectorContext:
         task_ids: ``[B]`` long, index of each sample's task in ``BuildContext.task_names``.
     """
 
-    prompt_embedding: "torch.Tensor | None" = None
-    task_ids: "torch.Tensor | None" = None
+    prompt_embedding: torch.Tensor | None = None
+    task_ids: torch.Tensor | None = None
 
 
 @dataclass
@@ -126,13 +127,13 @@ class LLMOutput:
         hidden_states: optional ``[B, L, D]`` last hidden state.
     """
 
-    logits: "torch.Tensor"
-    labels: "torch.Tensor"
-    audio_embeds: "torch.Tensor"
-    audio_lengths: "torch.Tensor"
-    text_embeds: "torch.Tensor"
-    text_lengths: "torch.Tensor"
-    hidden_states: "torch.Tensor | None" = None
+    logits: torch.Tensor
+    labels: torch.Tensor
+    audio_embeds: torch.Tensor
+    audio_lengths: torch.Tensor
+    text_embeds: torch.Tensor
+    text_lengths: torch.Tensor
+    hidden_states: torch.Tensor | None = None
 
 
 @dataclass
@@ -146,15 +147,15 @@ class LossInputs:
     """
 
     llm: LLMOutput
-    aux_losses: dict[str, "torch.Tensor"] = field(default_factory=dict)
-    task_ids: "torch.Tensor | None" = None
+    aux_losses: dict[str, torch.Tensor] = field(default_factory=dict)
+    task_ids: torch.Tensor | None = None
 
 
 @dataclass
 class LossOutput:
     """A loss plugin's result: an unweighted scalar and values to log (plain floats)."""
 
-    loss: "torch.Tensor"
+    loss: torch.Tensor
     logs: dict[str, float] = field(default_factory=dict)
 
 
@@ -214,7 +215,7 @@ class Encoder(Protocol):
     frame_rate: float
     sample_rate: int
 
-    def __call__(self, audio: "torch.Tensor", audio_lengths: "torch.Tensor") -> EncoderOutput:
+    def __call__(self, audio: torch.Tensor, audio_lengths: torch.Tensor) -> EncoderOutput:
         """Encode ``audio`` ``[B, N]`` (float, mono, at ``sample_rate``) with ``audio_lengths`` ``[B]``.
 
         Clips of any length: evaluation never crops, so an encoder with a longest input (its optional
@@ -244,7 +245,7 @@ class Projector(Protocol):
         ...
 
     def __call__(
-        self, features: "torch.Tensor", lengths: "torch.Tensor", frame_rate: float, context: ProjectorContext
+        self, features: torch.Tensor, lengths: torch.Tensor, frame_rate: float, context: ProjectorContext
     ) -> ProjectorOutput:
         """Map ``features`` ``[B, T, D_in]`` to a :class:`ProjectorOutput`."""
         ...
@@ -264,15 +265,15 @@ class LanguageModel(Protocol):
         """RMS of the LLM's input embeddings (the scale audio tokens are normalised to and measured against)."""
         ...
 
-    def prompt_embedding(self, prompts: Sequence[str]) -> "torch.Tensor":
+    def prompt_embedding(self, prompts: Sequence[str]) -> torch.Tensor:
         """``[B, D]`` mean of the input embeddings of each prompt's tokens."""
         ...
 
     def forward_packed(
         self,
         prompt_left: Sequence[str],
-        audio_embeds: "torch.Tensor",
-        audio_lengths: "torch.Tensor",
+        audio_embeds: torch.Tensor,
+        audio_lengths: torch.Tensor,
         prompt_right: Sequence[str],
         targets: Sequence[str],
     ) -> LLMOutput:
@@ -282,8 +283,8 @@ class LanguageModel(Protocol):
     def generate_packed(
         self,
         prompt_left: Sequence[str],
-        audio_embeds: "torch.Tensor",
-        audio_lengths: "torch.Tensor",
+        audio_embeds: torch.Tensor,
+        audio_lengths: torch.Tensor,
         prompt_right: Sequence[str],
         config: GenerationConfig,
     ) -> list[str]:
@@ -304,7 +305,9 @@ class Metric(Protocol):
 
     name: str
 
-    def compute(self, hypotheses: Sequence[str], references: Sequence[Sequence[str]], **kw: Any) -> dict[str, Any]:
+    def compute(
+        self, hypotheses: Sequence[str], references: Sequence[Sequence[str]], **kw: Any
+    ) -> dict[str, Any]:
         """Score ``hypotheses`` against one or more references each."""
         ...
 
@@ -405,7 +408,7 @@ def missing_members(obj: Any, protocol: type) -> list[str]:
     return missing
 
 
-def lengths_to_mask(lengths: "torch.Tensor", max_len: int | None = None) -> "torch.Tensor":
+def lengths_to_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.Tensor:
     """``[B]`` lengths to a ``[B, T]`` bool mask, True on valid positions.
 
     The contract's name for :func:`usam_toolkit.masks.lengths_to_mask` (imported lazily, so that this
@@ -428,8 +431,8 @@ class StepOutput:
         extras: analysis tensors (e.g. TAPM ``routing_weights`` ``[B, N]`` and ``task_ids`` ``[B]``).
     """
 
-    loss: "torch.Tensor"
+    loss: torch.Tensor
     logs: dict[str, float] = field(default_factory=dict)
     batch_size: int = 0
     audio_seconds: float = 0.0
-    extras: dict[str, "torch.Tensor"] = field(default_factory=dict)
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)

@@ -9,8 +9,9 @@ import json
 import math
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -52,8 +53,9 @@ def build_model(cfg: DictConfig, device: str = "cpu") -> Any:
     return model
 
 
-def build_data(cfg: DictConfig, model: Any, split: str, *, train: bool,
-               manifests: Sequence[str] | None = None) -> tuple[Any, Any]:
+def build_data(
+    cfg: DictConfig, model: Any, split: str, *, train: bool, manifests: Sequence[str] | None = None
+) -> tuple[Any, Any]:
     """DataLoader and batch sampler over the recipe's ``data.<split>`` manifests (or ``manifests``)."""
     from .data.config import DataConfig
     from .data.loader import build_dataloader
@@ -65,8 +67,14 @@ def build_data(cfg: DictConfig, model: Any, split: str, *, train: bool,
     if not train:
         data_cfg.max_batch_size = int(cfg.evaluate.batch_size)
     return build_dataloader(
-        paths, model.sample_rates, model.tasks, data_cfg, train=train, seed=int(cfg.seed),
-        base_dir=recipe_base_dir(cfg), task_names=model.task_names,
+        paths,
+        model.sample_rates,
+        model.tasks,
+        data_cfg,
+        train=train,
+        seed=int(cfg.seed),
+        base_dir=recipe_base_dir(cfg),
+        task_names=model.task_names,
     )
 
 
@@ -95,7 +103,9 @@ def recipe_check(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[s
             va, vb = a.get(name, "<absent>"), b.get(name, "<absent>")
             textual = isinstance(va, str) and isinstance(vb, str) and not name.endswith(".name")
             if va != vb and not textual:
-                reasons.append(f"'{name}' is {json.dumps(va)} in the checkpoint's recipe, {json.dumps(vb)} here")
+                reasons.append(
+                    f"'{name}' is {json.dumps(va)} in the checkpoint's recipe, {json.dumps(vb)} here"
+                )
     return reasons
 
 
@@ -138,8 +148,15 @@ def validation_fn(cfg: DictConfig, model: Any, device: str, decode: bool) -> Any
     return evaluate_fn
 
 
-def train_recipe(path: str | Path, overrides: Sequence[str] = (), *, resume: bool | str = False,
-                 device: str | None = None, out: str | None = None, progress: bool = True) -> Any:
+def train_recipe(
+    path: str | Path,
+    overrides: Sequence[str] = (),
+    *,
+    resume: bool | str = False,
+    device: str | None = None,
+    out: str | None = None,
+    progress: bool = True,
+) -> Any:
     """Train a recipe end to end (single process or under torchrun); returns the TrainResult."""
     from .train.config import TrainConfig
     from .train.trainer import Trainer
@@ -198,8 +215,12 @@ def _print_skips(cfg: DictConfig, when: str) -> None:
         print(f"[train] {when}: {line}", file=sys.stderr, flush=True)
 
 
-def load_for_evaluation(checkpoint: str | Path, overrides: Sequence[str] = (), recipe: str | Path | None = None,
-                        device: str | None = None) -> tuple[DictConfig, Any]:
+def load_for_evaluation(
+    checkpoint: str | Path,
+    overrides: Sequence[str] = (),
+    recipe: str | Path | None = None,
+    device: str | None = None,
+) -> tuple[DictConfig, Any]:
     """Rebuild the model of a checkpoint from its own recorded recipe (or ``recipe``) and load its weights."""
     from .train import checkpoint as ckpt_io
 
@@ -216,9 +237,18 @@ def load_for_evaluation(checkpoint: str | Path, overrides: Sequence[str] = (), r
     return cfg, model
 
 
-def evaluate_model(cfg: DictConfig, model: Any, out_dir: Path, *, manifests: Sequence[str] | None = None,
-                   split: str = "test", device: str = "cpu", paper_scoring: bool = False,
-                   progress: bool = True, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def evaluate_model(
+    cfg: DictConfig,
+    model: Any,
+    out_dir: Path,
+    *,
+    manifests: Sequence[str] | None = None,
+    split: str = "test",
+    device: str = "cpu",
+    paper_scoring: bool = False,
+    progress: bool = True,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Decode ``data.<split>`` (or ``manifests``), score per task and write the outputs into ``out_dir``."""
     from .evaluate.config import EvalConfig
     from .evaluate.runner import decode, metrics_for_tasks, score, write_outputs

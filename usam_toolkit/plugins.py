@@ -12,9 +12,10 @@ import importlib.metadata as md
 import os
 import traceback
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterable
+from typing import Any
 
 import pluggy
 
@@ -59,7 +60,9 @@ def _strict() -> bool:
 
 def _fail(registry: Registry, provider: Provider, stage: str, exc: BaseException) -> None:
     detail = f"{type(exc).__name__}: {exc}"
-    registry.failures.append(LoadFailure(provider.plugin, provider.distribution, provider.version, stage, detail))
+    registry.failures.append(
+        LoadFailure(provider.plugin, provider.distribution, provider.version, stage, detail)
+    )
     msg = f"plugin '{provider.plugin}' from {provider.distribution} {provider.version} failed at {stage}: {detail}"
     if _strict():
         raise PluginError(f"{msg}\n{traceback.format_exc()}") from exc

@@ -12,9 +12,10 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from .errors import ConfigError, PluginError, UnknownComponentError, did_you_mean
 from .hookspecs import BuildFn, ExampleFn, RegisterFn
@@ -232,8 +233,11 @@ class Registry:
             return key in norm(f.plugin) or key in norm(f.distribution)
 
         ranked = sorted(self.failures, key=lambda f: not likely(f))
-        lines = [f"plugin '{f.plugin}' ({f.distribution} {f.version}) failed at {f.stage}: "
-                 f"{f.error.splitlines()[0][:300] if f.error else '?'}" for f in ranked]
+        lines = [
+            f"plugin '{f.plugin}' ({f.distribution} {f.version}) failed at {f.stage}: "
+            f"{f.error.splitlines()[0][:300] if f.error else '?'}"
+            for f in ranked
+        ]
         if likely(ranked[0]):
             head = f" A plugin that may provide {singular(kind)} '{name}' failed to load: "
         else:

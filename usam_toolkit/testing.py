@@ -24,7 +24,13 @@ from .registry import Entry, Registry
 
 #: The build context used for conformance builds (tiny widths; the chain's LLM width is 24).
 CONFORMANCE_CTX = dict(
-    input_dim=16, frame_rate=50.0, output_dim=24, llm_dim=24, prompt_dim=24, task_names=("asr", "aac"), is_last=True
+    input_dim=16,
+    frame_rate=50.0,
+    output_dim=24,
+    llm_dim=24,
+    prompt_dim=24,
+    task_names=("asr", "aac"),
+    is_last=True,
 )
 
 
@@ -41,16 +47,22 @@ def check_config_roundtrip(entry: Entry) -> None:
     base = OmegaConf.structured(entry.config_cls)
     text = OmegaConf.to_yaml(base)
     again = OmegaConf.merge(OmegaConf.structured(entry.config_cls), OmegaConf.create(text))
-    assert OmegaConf.to_container(again) == OmegaConf.to_container(base), f"{entry.name}: config round-trip differs"
+    assert OmegaConf.to_container(again) == OmegaConf.to_container(base), (
+        f"{entry.name}: config round-trip differs"
+    )
     for f in dataclasses.fields(entry.config_cls):
         assert not f.name.startswith("_"), f"{entry.name}: config field '{f.name}' must not start with '_'"
 
 
-def build_example(kind: str, name: str, tmp_dir: Path, registry: Registry | None = None, **ctx_kw: Any) -> Any:
+def build_example(
+    kind: str, name: str, tmp_dir: Path, registry: Registry | None = None, **ctx_kw: Any
+) -> Any:
     """Build component ``name`` of ``kind`` from its registered ``example`` config."""
     reg = _registry(registry)
     entry = reg.get(kind, name)
-    assert entry.example is not None, f"{kind[:-1]} '{name}' registers no example(tmp_dir) for conformance tests"
+    assert entry.example is not None, (
+        f"{kind[:-1]} '{name}' registers no example(tmp_dir) for conformance tests"
+    )
     tmp_dir = Path(tmp_dir)
     tmp_dir.mkdir(parents=True, exist_ok=True)
     overrides = entry.example(tmp_dir)
@@ -85,7 +97,9 @@ def check_encoder(encoder: Any, atol: float = 1e-4) -> None:
         alone = encoder(audio[:1, : int(lens[0])], lens[:1])
     feats, olens = out.features, out.lengths
     assert feats.ndim == 3 and feats.shape[0] == 2, f"features must be [B, T, D], got {tuple(feats.shape)}"
-    assert feats.shape[2] == encoder.output_dim, f"declared output_dim {encoder.output_dim} != {feats.shape[2]}"
+    assert feats.shape[2] == encoder.output_dim, (
+        f"declared output_dim {encoder.output_dim} != {feats.shape[2]}"
+    )
     assert olens.shape == (2,) and int(olens.max()) == feats.shape[1], "max(lengths) must equal T"
     assert int(olens[0]) < int(olens[1]), "a shorter clip must give fewer frames"
     assert math.isclose(out.frame_rate, float(encoder.frame_rate)), "EncoderOutput.frame_rate != declared"
@@ -112,21 +126,27 @@ def check_encoder(encoder: Any, atol: float = 1e-4) -> None:
         )
 
 
-def check_projector(projector: Any, input_dim: int, frame_rate: float, prompt_dim: int, atol: float = 1e-4) -> None:
+def check_projector(
+    projector: Any, input_dim: int, frame_rate: float, prompt_dim: int, atol: float = 1e-4
+) -> None:
     """Output width, length bookkeeping and padding invariance of one projector."""
     import torch
 
     g = torch.Generator().manual_seed(0)
     feats = torch.randn(2, 40, input_dim, generator=g)
     lens = torch.tensor([17, 40])
-    ctx = ProjectorContext(prompt_embedding=torch.randn(2, prompt_dim, generator=g), task_ids=torch.tensor([0, 1]))
+    ctx = ProjectorContext(
+        prompt_embedding=torch.randn(2, prompt_dim, generator=g), task_ids=torch.tensor([0, 1])
+    )
     projector.eval()
     with torch.no_grad():
         out = projector(feats, lens, frame_rate, ctx)
         alone = projector(
             feats[:1, :17], lens[:1], frame_rate, ProjectorContext(ctx.prompt_embedding[:1], ctx.task_ids[:1])
         )
-    assert out.features.ndim == 3 and out.features.shape[2] == projector.output_dim, "declared output_dim differs"
+    assert out.features.ndim == 3 and out.features.shape[2] == projector.output_dim, (
+        "declared output_dim differs"
+    )
     assert int(out.lengths.max()) == out.features.shape[1], "max(lengths) must equal T'"
     assert int(out.lengths[0]) <= int(out.lengths[1]), "a shorter input must not give more tokens"
     assert out.frame_rate > 0
@@ -186,7 +206,9 @@ def check_llm(llm: Any) -> None:
     assert out.text_embeds.shape[0] == 2 and out.text_embeds.shape[2] == d
     emb = llm.prompt_embedding(["transcribe", "describe the sound"])
     assert tuple(emb.shape) == (2, d), "prompt_embedding must be [B, D]"
-    texts = llm.generate_packed(["<a>", "<a>"], audio, lens, ["</a>", "</a>"], GenerationConfig(max_new_tokens=3))
+    texts = llm.generate_packed(
+        ["<a>", "<a>"], audio, lens, ["</a>", "</a>"], GenerationConfig(max_new_tokens=3)
+    )
     assert isinstance(texts, list) and len(texts) == 2 and all(isinstance(t, str) for t in texts)
 
 
@@ -214,7 +236,10 @@ def check_task(task: Any, registry: Registry | None = None) -> None:
 _CHECKS: dict[str, Any] = {
     "encoders": lambda comp, reg: check_encoder(comp),
     "projectors": lambda comp, reg: check_projector(
-        comp, int(CONFORMANCE_CTX["input_dim"]), float(CONFORMANCE_CTX["frame_rate"]), int(CONFORMANCE_CTX["prompt_dim"])
+        comp,
+        int(CONFORMANCE_CTX["input_dim"]),
+        float(CONFORMANCE_CTX["frame_rate"]),
+        int(CONFORMANCE_CTX["prompt_dim"]),
     ),
     "losses": lambda comp, reg: check_loss(comp, int(CONFORMANCE_CTX["llm_dim"])),
     "llms": lambda comp, reg: check_llm(comp),

@@ -7,7 +7,6 @@ through lazy trampolines.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 
 @dataclass
@@ -53,7 +52,7 @@ class Covost2Config:
 
     target_langs: list[str] = field(default_factory=lambda: ["zh-CN", "de"])
     splits: list[str] = field(default_factory=lambda: ["train", "dev", "test"])
-    cv_dir: Optional[str] = None
+    cv_dir: str | None = None
     probe: bool = True
 
 
@@ -112,7 +111,7 @@ class WavCapsConfig:
     """
 
     sources: list[str] = field(default_factory=list)
-    exclude_ids_file: Optional[str] = None
+    exclude_ids_file: str | None = None
     exclude_audiocaps: list[str] = field(default_factory=list)
     exclude_clotho: list[str] = field(default_factory=list)
     probe: bool = False

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from usam_toolkit.data.manifest import read_manifest
 from usam_toolkit.data.prepare_utils import ManifestWriter, index_audio, prepare_report
@@ -49,7 +49,7 @@ def youtube_id_of(item_id: str) -> str:
     return stem[:YOUTUBE_ID_CHARS]
 
 
-def held_out_ids(manifests: list[Path], key: str, fallback: Optional[str], how: str) -> dict[str, str]:
+def held_out_ids(manifests: list[Path], key: str, fallback: str | None, how: str) -> dict[str, str]:
     """``{id: manifest}`` of field ``key`` (else ``fallback``) over every line of ``manifests``.
 
     Raises:
@@ -66,7 +66,7 @@ def held_out_ids(manifests: list[Path], key: str, fallback: Optional[str], how: 
 
 
 class WavCapsPreparer:
-    def __init__(self, cfg: WavCapsConfig, base_dir: Optional[Path] = None):
+    def __init__(self, cfg: WavCapsConfig, base_dir: Path | None = None):
         self.cfg = cfg
         self.base_dir = base_dir
         #: clips left out for overlapping the given test manifests, per source (after :meth:`prepare`)
@@ -80,11 +80,15 @@ class WavCapsPreparer:
         """``{id kind: {id: manifest}}`` of the test manifests to keep out of training."""
         return {
             "youtube": held_out_ids(
-                [self._path(m) for m in self.cfg.exclude_audiocaps], "youtube_id", "group",
+                [self._path(m) for m in self.cfg.exclude_audiocaps],
+                "youtube_id",
+                "group",
                 "an AudioCaps manifest written by `usam prepare audiocaps` has the YouTube id as 'group'",
             ),
             "freesound": held_out_ids(
-                [self._path(m) for m in self.cfg.exclude_clotho], "freesound_id", None,
+                [self._path(m) for m in self.cfg.exclude_clotho],
+                "freesound_id",
+                None,
                 "run `usam prepare clotho` with clotho_metadata_<split>.csv beside the captions CSV",
             ),
         }

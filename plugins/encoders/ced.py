@@ -53,8 +53,6 @@ FREQ_POOLINGS = ("mean", "concat")
 _HEAD_DIM = 64
 
 
-
-
 @dataclass
 class CedHyper:
     """Architecture and frontend hyper-parameters (those of a CED ``config.json``)."""

@@ -192,7 +192,9 @@ def whisper_log_mel(audio: torch.Tensor, n_mels: int = 80, n_fft: int = 400, hop
     return (log_spec + 4.0) / 4.0
 
 
-def load_state_checked(model: nn.Module, state: dict[str, torch.Tensor], where: str, source: Any, what: str) -> None:
+def load_state_checked(
+    model: nn.Module, state: dict[str, torch.Tensor], where: str, source: Any, what: str
+) -> None:
     """Load ``state`` into ``model`` after checking every name and shape.
 
     Args:

@@ -8,7 +8,6 @@ them through lazy trampolines.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional
 
 from usam_toolkit.model.lora import LoraSettings
 
@@ -46,9 +45,9 @@ class WhisperEncoderConfig(EncoderModeConfig):
             ``out_proj``.
     """
 
-    path: Optional[str] = None
-    ct2_path: Optional[str] = None
-    ct2_package: Optional[str] = None
+    path: str | None = None
+    ct2_path: str | None = None
+    ct2_package: str | None = None
     layer: int = -1
     mode: str = "frozen"
     lora: LoraSettings = field(default_factory=LoraSettings)
@@ -74,12 +73,12 @@ class ConvTransformerConfig(EncoderModeConfig):
         mode: ``frozen``, ``lora`` (targets ``q_proj``/``v_proj`` by default) or ``trainable``.
     """
 
-    path: Optional[str] = None
+    path: str | None = None
     sample_rate: int = 16000
     n_mels: int = 80
     win_ms: float = 25.0
     hop_ms: float = 10.0
-    strides: List[int] = field(default_factory=lambda: [2])
+    strides: list[int] = field(default_factory=lambda: [2])
     dim: int = 64
     layers: int = 2
     heads: int = 4

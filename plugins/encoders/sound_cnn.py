@@ -49,8 +49,6 @@ SPEC_MAX = 9.457798957824707  # the package's 'original' min-max normalisation (
 TIME_POOL = 8  # three 2x2 max-pools
 
 
-
-
 class ConvBlock(nn.Module):
     """Two 3x3 conv + BN + ReLU, masked past each clip's length, then optional 2x2 max pooling."""
 

@@ -33,8 +33,6 @@ HOP = 160
 N_FFT = 400
 
 
-
-
 def resolve_package_folder(package: str) -> Path:
     """Folder of an installed data package, found without importing it."""
     spec = importlib.util.find_spec(package)
@@ -194,4 +192,3 @@ def whisper_example(tmp_dir: Path) -> dict[str, Any]:
     if not (folder / "model.bin").is_file():
         write_tiny_whisper_ct2(folder)
     return {"ct2_path": str(folder)}
-

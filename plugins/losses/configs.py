@@ -12,7 +12,6 @@ the other losses read nothing from it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional
 
 
 @dataclass
@@ -40,7 +39,7 @@ class SACLMConfig:
     threshold: float = 0.5
     text_alignment: str = "interpolate"
     negatives: str = "derangement"
-    seed: Optional[int] = None
+    seed: int | None = None
     global_negatives: bool = True
 
 
@@ -56,14 +55,14 @@ class InfoNCEConfig:
 class AuxConfig:
     """Sum of the projectors' auxiliary losses; ``names`` None = all of them."""
 
-    names: Optional[List[str]] = None
+    names: list[str] | None = None
 
 
 @dataclass
 class TAPMBalanceConfig:
     """TAPM's load-balancing loss (``aux_losses["tapm_balance"]``); set TAPM's balance_loss_weight > 0."""
 
-    names: List[str] = field(default_factory=lambda: ["tapm_balance"])
+    names: list[str] = field(default_factory=lambda: ["tapm_balance"])
 
 
 @dataclass
@@ -74,5 +73,5 @@ class EmbeddingCTCConfig:
     ``scale``: initial cosine scale (learnt).
     """
 
-    tasks: List[str] = field(default_factory=lambda: ["asr"])
+    tasks: list[str] = field(default_factory=lambda: ["asr"])
     scale: float = 10.0

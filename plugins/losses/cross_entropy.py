@@ -17,7 +17,9 @@ from .configs import CrossEntropyConfig
 IGNORE_INDEX = -100
 
 
-def next_token_ce(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0) -> tuple[torch.Tensor, int]:
+def next_token_ce(
+    logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0
+) -> tuple[torch.Tensor, int]:
     """Mean cross-entropy of predicting ``labels[:, t+1]`` from ``logits[:, t]``.
 
     Args:

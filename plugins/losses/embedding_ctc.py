@@ -74,7 +74,9 @@ class EmbeddingCTCLoss(nn.Module):
                 embeds.setdefault(token, llm.text_embeds[b, j])
         vocab = list(embeds)
         index = {token: k + 1 for k, token in enumerate(vocab)}  # 0 = blank
-        table = torch.cat([self.blank[None], torch.stack([embeds[t] for t in vocab]).detach().to(self.blank.dtype)])
+        table = torch.cat(
+            [self.blank[None], torch.stack([embeds[t] for t in vocab]).detach().to(self.blank.dtype)]
+        )
         audio = llm.audio_embeds[rows].float()  # [R, Ta, D]
         logits = self.log_scale.exp() * F.normalize(audio, dim=-1) @ F.normalize(table.float(), dim=-1).T
         log_probs = logits.log_softmax(dim=-1).transpose(0, 1)  # [Ta, R, V+1]

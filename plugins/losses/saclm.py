@@ -67,6 +67,7 @@ def _from_rank0(t: torch.Tensor) -> torch.Tensor:
     dist.broadcast(t, src=0)
     return t
 
+
 TEXT_ALIGNMENTS = ("interpolate", "pool")
 NEGATIVES = ("derangement", "mean", "hardest")
 
@@ -130,7 +131,10 @@ def random_derangement(n: int, generator: torch.Generator | None) -> torch.Tenso
 
 
 def negative_distances(
-    anchor: torch.Tensor, text: torch.Tensor, mode: str, generator: torch.Generator | None,
+    anchor: torch.Tensor,
+    text: torch.Tensor,
+    mode: str,
+    generator: torch.Generator | None,
     agree: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``d(φ'_i, T⁻_i)`` for each sample, with negatives from other samples only.
@@ -190,7 +194,9 @@ class SACLMLoss(nn.Module):
     ) -> None:
         super().__init__()
         if text_alignment not in TEXT_ALIGNMENTS:
-            raise ConfigError(f"saclm: text_alignment '{text_alignment}' is unknown; valid: {', '.join(TEXT_ALIGNMENTS)}")
+            raise ConfigError(
+                f"saclm: text_alignment '{text_alignment}' is unknown; valid: {', '.join(TEXT_ALIGNMENTS)}"
+            )
         if negatives not in NEGATIVES:
             raise ConfigError(f"saclm: negatives '{negatives}' is unknown; valid: {', '.join(NEGATIVES)}")
         self.dim = dim
@@ -212,7 +218,9 @@ class SACLMLoss(nn.Module):
         joint = torch.cat([self.audio_norm(audio), self.text_norm(text_frames)], dim=-1)
         return torch.sigmoid(self.score_net(joint)[..., 0])
 
-    def aggregate(self, audio: torch.Tensor, scores: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def aggregate(
+        self, audio: torch.Tensor, scores: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """φ' ``[B, D]`` from the kept frames (STE mask), soft weights where nothing is kept.
 
         Returns:
@@ -259,8 +267,16 @@ class SACLMLoss(nn.Module):
 
         # One row per sample of this rank: [φ' | T | valid frames | Σ S | kept frames | usable].
         s_sum = (s * mask).sum(dim=1)
-        per_sample = torch.cat([anchor, text_pooled, mask.sum(dim=1, keepdim=True).to(anchor.dtype),
-                                s_sum[:, None], n_kept[:, None]], dim=1)
+        per_sample = torch.cat(
+            [
+                anchor,
+                text_pooled,
+                mask.sum(dim=1, keepdim=True).to(anchor.dtype),
+                s_sum[:, None],
+                n_kept[:, None],
+            ],
+            dim=1,
+        )
         rows = per_sample.new_zeros(b, per_sample.shape[1]).index_copy(0, usable.nonzero()[:, 0], per_sample)
         rows = torch.cat([rows, usable[:, None].to(rows.dtype)], dim=1)
         gather = self.global_negatives and self.training and _distributed()
@@ -274,13 +290,14 @@ class SACLMLoss(nn.Module):
         if n < 2:
             return self._skip(inputs, n)
         rows, mine = rows[use], mine[use]
-        anchors, texts = rows[:, :dim], rows[:, dim:2 * dim]
+        anchors, texts = rows[:, :dim], rows[:, dim : 2 * dim]
         frames, s_sums, kept = rows[:, 2 * dim], rows[:, 2 * dim + 1], rows[:, 2 * dim + 2]
         total_frames = frames.detach().sum().clamp_min(1)
 
         d_pos = cosine_distance(anchors, texts)
-        d_neg, _ = negative_distances(anchors, texts, self.negatives, self.generator,
-                                      _from_rank0 if gather else None)
+        d_neg, _ = negative_distances(
+            anchors, texts, self.negatives, self.generator, _from_rank0 if gather else None
+        )
         terms = F.relu(d_pos - d_neg + self.margin)
         # Value: this rank's share of the mean over the global batch. Gradient: every term, each through
         # the tensors this rank owns (another rank's are plain values), so summed over ranks it is the

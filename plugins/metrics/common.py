@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from usam_toolkit.errors import DataError
 
 
-def reference_lists(hypotheses: Sequence[str], references: Sequence[Sequence[str] | str], metric: str) -> list[list[str]]:
+def reference_lists(
+    hypotheses: Sequence[str], references: Sequence[Sequence[str] | str], metric: str
+) -> list[list[str]]:
     """Validate the inputs of ``Metric.compute`` and return the references as lists of strings.
 
     A bare string in ``references`` is taken as a single reference (a common slip when scoring ASR).

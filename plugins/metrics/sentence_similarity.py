@@ -75,8 +75,12 @@ class SentenceSimilarityMetric:
         """Returns ``sentence_similarity`` (mean cosine), ``num_items``, ``reduce`` and ``model_dir``."""
         refs = reference_lists(hypotheses, references, self.name)
         if not refs:
-            return {"sentence_similarity": None, "num_items": 0, "reduce": self.cfg.reduce,
-                    "model_dir": str(self.model_dir)}
+            return {
+                "sentence_similarity": None,
+                "num_items": 0,
+                "reduce": self.cfg.reduce,
+                "model_dir": str(self.model_dir),
+            }
         flat = [r for rs in refs for r in rs]
         hyp_emb = self.embed(list(hypotheses))  # [N, D]
         ref_emb = self.embed(flat)  # [sum refs, D]
@@ -128,10 +132,18 @@ def write_tiny_encoder(folder: Path, hidden: int = 8, seed: int = 0) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     vocab, inter, positions = len(_TINY_VOCAB), 2 * hidden, 32
     config = {
-        "model_type": "bert", "architectures": ["BertModel"], "vocab_size": vocab, "hidden_size": hidden,
-        "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": inter,
-        "max_position_embeddings": positions, "type_vocab_size": 2, "hidden_act": "gelu",
-        "layer_norm_eps": 1e-12, "pad_token_id": 0,
+        "model_type": "bert",
+        "architectures": ["BertModel"],
+        "vocab_size": vocab,
+        "hidden_size": hidden,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "intermediate_size": inter,
+        "max_position_embeddings": positions,
+        "type_vocab_size": 2,
+        "hidden_act": "gelu",
+        "layer_norm_eps": 1e-12,
+        "pad_token_id": 0,
     }
     (folder / "config.json").write_text(json.dumps(config))
     (folder / "vocab.txt").write_text("\n".join(_TINY_VOCAB) + "\n")
@@ -154,9 +166,12 @@ def write_tiny_encoder(folder: Path, hidden: int = 8, seed: int = 0) -> Path:
     }
     layer = "encoder.layer.0."
     for name, (rows, cols) in {
-        "attention.self.query": (hidden, hidden), "attention.self.key": (hidden, hidden),
-        "attention.self.value": (hidden, hidden), "attention.output.dense": (hidden, hidden),
-        "intermediate.dense": (inter, hidden), "output.dense": (hidden, inter),
+        "attention.self.query": (hidden, hidden),
+        "attention.self.key": (hidden, hidden),
+        "attention.self.value": (hidden, hidden),
+        "attention.output.dense": (hidden, hidden),
+        "intermediate.dense": (inter, hidden),
+        "output.dense": (hidden, inter),
     }.items():
         t[f"{layer}{name}.weight"] = w(rows, cols)
         t[f"{layer}{name}.bias"] = np.zeros(rows, np.float32)

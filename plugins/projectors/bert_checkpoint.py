@@ -75,11 +75,15 @@ def load_bert_checkpoint(folder: Path, where: str) -> tuple[dict[str, Any], dict
         raise ConfigError(f"{where}: {folder} has neither model.safetensors nor pytorch_model.bin")
     state = {(k[len("bert.") :] if k.startswith("bert.") else k): v for k, v in state.items()}
     if "encoder.layer.0.attention.self.query.weight" not in state:
-        raise ConfigError(f"{where}: {folder} does not look like a BERT checkpoint (no encoder.layer.0 weights)")
+        raise ConfigError(
+            f"{where}: {folder} does not look like a BERT checkpoint (no encoder.layer.0 weights)"
+        )
     return config, state
 
 
-def write_tiny_bert(folder: Path, hidden: int = 16, heads: int = 2, layers: int = 2, intermediate: int = 32) -> Path:
+def write_tiny_bert(
+    folder: Path, hidden: int = 16, heads: int = 2, layers: int = 2, intermediate: int = 32
+) -> Path:
     """Write a tiny random BERT checkpoint in the Hugging Face format (for examples and tests)."""
     from safetensors.torch import save_file
 
@@ -115,10 +119,21 @@ def write_tiny_bert(folder: Path, hidden: int = 16, heads: int = 2, layers: int 
     }
     for i in range(layers):
         p = f"encoder.layer.{i}."
-        for name in ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"):
+        for name in (
+            "attention.self.query",
+            "attention.self.key",
+            "attention.self.value",
+            "attention.output.dense",
+        ):
             state[p + name + ".weight"], state[p + name + ".bias"] = rnd(hidden, hidden), rnd(hidden)
-        state[p + "intermediate.dense.weight"], state[p + "intermediate.dense.bias"] = rnd(intermediate, hidden), rnd(intermediate)
-        state[p + "output.dense.weight"], state[p + "output.dense.bias"] = rnd(hidden, intermediate), rnd(hidden)
+        state[p + "intermediate.dense.weight"], state[p + "intermediate.dense.bias"] = (
+            rnd(intermediate, hidden),
+            rnd(intermediate),
+        )
+        state[p + "output.dense.weight"], state[p + "output.dense.bias"] = (
+            rnd(hidden, intermediate),
+            rnd(hidden),
+        )
         for name in ("attention.output.LayerNorm", "output.LayerNorm"):
             state[p + name + ".weight"], state[p + name + ".bias"] = 1 + rnd(hidden), rnd(hidden)
     save_file({k: v.contiguous() for k, v in state.items()}, str(folder / "model.safetensors"))

@@ -8,7 +8,7 @@ imports it lazily inside build functions.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from torch import nn
 

@@ -13,7 +13,6 @@ through lazy trampolines. What each builder reads from the :class:`~usam_toolkit
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 
 # ------------------------------------------------------------------------------------------ linear
@@ -22,7 +21,7 @@ class LinearConfig:
     """A per-frame Linear layer."""
 
     # None: the LLM width when last in the chain, else the input width
-    output_dim: Optional[int] = None
+    output_dim: int | None = None
     bias: bool = True
 
 
@@ -36,7 +35,7 @@ class MLPConfig:
     activation: str = "gelu"
     dropout: float = 0.0
     # None: the LLM width when last in the chain, else hidden_dim
-    output_dim: Optional[int] = None
+    output_dim: int | None = None
 
 
 # --------------------------------------------------------------------------------- conv_downsample
@@ -50,7 +49,7 @@ class ConvDownsampleConfig:
     activation: str = "relu"
     dropout: float = 0.0
     # None: the LLM width when last in the chain, else hidden_dim
-    output_dim: Optional[int] = None
+    output_dim: int | None = None
 
 
 # ---------------------------------------------------------------------------------- window_qformer
@@ -71,14 +70,14 @@ class WindowQFormerConfig:
     window_seconds: float = 0.33
     queries_per_window: int = 1
     num_layers: int = 2
-    hidden_size: Optional[int] = None
-    num_heads: Optional[int] = None
-    intermediate_size: Optional[int] = None
+    hidden_size: int | None = None
+    num_heads: int | None = None
+    intermediate_size: int | None = None
     dropout: float = 0.1
-    init_from: Optional[str] = None
+    init_from: str | None = None
     input_residual: bool = False
     # None: the LLM width when last in the chain, else hidden_size
-    output_dim: Optional[int] = None
+    output_dim: int | None = None
 
 
 # -------------------------------------------------------------------------------------------- tapm
@@ -98,13 +97,13 @@ class TAPMConfig:
     num_experts: int = 3
     expert_hidden: int = 2048
     expert_layers: int = 2
-    router_hidden: Optional[int] = 512
+    router_hidden: int | None = 512
     activation: str = "gelu"
     router_input: str = "prompt"
-    top_k: Optional[int] = None
+    top_k: int | None = None
     balance_loss_weight: float = 0.0
     balance_loss_type: str = "switch"
     dropout: float = 0.0
     routing: bool = True
     # None: the LLM width when last in the chain, else the input width
-    output_dim: Optional[int] = None
+    output_dim: int | None = None

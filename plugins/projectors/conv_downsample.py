@@ -68,7 +68,9 @@ class ConvDownsampleProjector(nn.Module):
         self.input_dim = input_dim
         self.k = k
         self.output_dim = output_dim
-        self.net = build_mlp(k * input_dim, hidden_dim, output_dim, num_layers, activation, dropout, "conv_downsample")
+        self.net = build_mlp(
+            k * input_dim, hidden_dim, output_dim, num_layers, activation, dropout, "conv_downsample"
+        )
 
     def output_frame_rate(self, frame_rate: float) -> float:
         """Frames per second out for ``frame_rate`` in."""

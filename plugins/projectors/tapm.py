@@ -109,7 +109,9 @@ class TAPM(nn.Module):
         if num_experts < 1:
             raise ConfigError(f"tapm: num_experts must be >= 1, got {num_experts}")
         if router_input not in ROUTER_INPUTS:
-            raise ConfigError(f"tapm: router_input '{router_input}' is unknown; valid: {', '.join(ROUTER_INPUTS)}")
+            raise ConfigError(
+                f"tapm: router_input '{router_input}' is unknown; valid: {', '.join(ROUTER_INPUTS)}"
+            )
         if balance_loss_type not in BALANCE_TYPES:
             raise ConfigError(
                 f"tapm: balance_loss_type '{balance_loss_type}' is unknown; valid: {', '.join(BALANCE_TYPES)}"
@@ -134,8 +136,9 @@ class TAPM(nn.Module):
         router_in = prompt_dim + (input_dim if router_input == "prompt_audio" else 0)
         router_layers = 2 if router_hidden else 1
         self.router = (
-            build_mlp(router_in, router_hidden or 0, num_experts, router_layers, activation, 0.0,
-                      "tapm router")
+            build_mlp(
+                router_in, router_hidden or 0, num_experts, router_layers, activation, 0.0, "tapm router"
+            )
             if routing
             else None
         )
@@ -144,7 +147,9 @@ class TAPM(nn.Module):
         """Frames per second out for ``frame_rate`` in: unchanged (one output per input frame)."""
         return float(frame_rate)
 
-    def routing_weights(self, features: torch.Tensor, lengths: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
+    def routing_weights(
+        self, features: torch.Tensor, lengths: torch.Tensor, prompt: torch.Tensor
+    ) -> torch.Tensor:
         """``w = softmax(router(e_text))`` ``[B, N]`` (restricted to ``top_k`` if set); 1/N unrouted."""
         if self.router is None:
             return features.new_full((features.shape[0], self.num_experts), 1.0 / self.num_experts)

@@ -100,7 +100,14 @@ class QFormerLayer(nn.Module):
     """Self-attention among the queries, cross-attention to the window's frames, FFN."""
 
     def __init__(
-        self, hidden: int, input_dim: int, num_heads: int, intermediate: int, act: str, dropout: float, eps: float
+        self,
+        hidden: int,
+        input_dim: int,
+        num_heads: int,
+        intermediate: int,
+        act: str,
+        dropout: float,
+        eps: float,
     ) -> None:
         super().__init__()
         self.self_attn = BertAttention(hidden, hidden, num_heads, dropout, eps)
@@ -149,7 +156,9 @@ class WindowQFormer(nn.Module):
     ) -> None:
         super().__init__()
         if hidden_size % num_heads:
-            raise ConfigError(f"window_qformer: hidden_size {hidden_size} is not divisible by num_heads {num_heads}")
+            raise ConfigError(
+                f"window_qformer: hidden_size {hidden_size} is not divisible by num_heads {num_heads}"
+            )
         if window_seconds <= 0 or queries_per_window < 1 or num_layers < 1:
             raise ConfigError(
                 "window_qformer: window_seconds must be > 0, queries_per_window >= 1 and num_layers >= 1"
@@ -227,7 +236,9 @@ class WindowQFormer(nn.Module):
         """
         n_src = int(config.get("num_hidden_layers", 0))
         if len(self.layers) > n_src:
-            raise ConfigError(f"{where}: num_layers={len(self.layers)} but the checkpoint has only {n_src} layers")
+            raise ConfigError(
+                f"{where}: num_layers={len(self.layers)} but the checkpoint has only {n_src} layers"
+            )
         mapping = {"query_norm": "embeddings.LayerNorm"}
         for i in range(len(self.layers)):
             src, dst = f"encoder.layer.{i}.", f"layers.{i}."

@@ -13,7 +13,8 @@ example's own free-form ``prompt`` field when it has one. Examples may be
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .configs import LENGTH_POLICIES, PromptTaskConfig
 

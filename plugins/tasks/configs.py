@@ -7,7 +7,6 @@ Each task's ``build_<name>`` lives in its module (``base.py`` holds the shared :
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 from usam_toolkit.errors import ConfigError
 
@@ -42,7 +41,7 @@ class PromptTaskConfig:
     instruction_first: bool = False
     answer_prefix: str = ""
     target_prefix: str = ""
-    length_policy: Optional[str] = None
+    length_policy: str | None = None
 
     def __post_init__(self) -> None:
         if self.length_policy is not None and self.length_policy not in LENGTH_POLICIES:
@@ -81,5 +80,5 @@ class S2ttConfig(PromptTaskConfig):
         target_lang: used when an example has no ``target_lang``; None makes that an error.
     """
 
-    target_lang: Optional[str] = None
+    target_lang: str | None = None
     metrics: list[str] = field(default_factory=lambda: ["bleu", "chrf"])

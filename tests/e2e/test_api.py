@@ -56,9 +56,14 @@ def test_other_sample_rates_are_resampled_to_each_encoder_rate(m, clip):
 
     rng = np.random.default_rng(0)
     x = (0.1 * rng.standard_normal(44100)).astype(np.float32)
-    sample = m.engine._sample(from_array(x, 44100, "a"), Window(0, 0, 44100), Request("asr"), m.model.tasks["asr"])
+    sample = m.engine._sample(
+        from_array(x, 44100, "a"), Window(0, 0, 44100), Request("asr"), m.model.tasks["asr"]
+    )
     assert {sr: int(w.shape[-1]) for sr, w in sample["audio"].items()} == {16000: 16000, 24000: 24000}
-    assert sample["prompt_left"] == "<Audio>" and sample["prompt_right"] == "</Audio> Transcribe the speech into text."
+    assert (
+        sample["prompt_left"] == "<Audio>"
+        and sample["prompt_right"] == "</Audio> Transcribe the speech into text."
+    )
     assert isinstance(m.transcribe(x, sample_rate=44100), str)
     assert isinstance(m.translate(x[:8000], target="fr", sample_rate=8000), str)
 

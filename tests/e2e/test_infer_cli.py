@@ -46,24 +46,56 @@ def _run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
 
 
 def test_text_output_walks_folders_and_reports_bad_files(infer_checkpoint, audio_dir, capsys):
-    rc, out, err = _run(capsys, "--checkpoint", str(infer_checkpoint.parent), "--task", "asr",
-                        str(audio_dir / "short.wav"), str(audio_dir / "sub"), str(audio_dir / "bad"),
-                        str(audio_dir / "missing.wav"))
+    rc, out, err = _run(
+        capsys,
+        "--checkpoint",
+        str(infer_checkpoint.parent),
+        "--task",
+        "asr",
+        str(audio_dir / "short.wav"),
+        str(audio_dir / "sub"),
+        str(audio_dir / "bad"),
+        str(audio_dir / "missing.wav"),
+    )
     assert rc == 1
     lines = out.splitlines()
-    assert [ln.split("\t")[0] for ln in lines] == [str(audio_dir / "short.wav"), str(audio_dir / "sub" / "other.flac")]
+    assert [ln.split("\t")[0] for ln in lines] == [
+        str(audio_dir / "short.wav"),
+        str(audio_dir / "sub" / "other.flac"),
+    ]
     assert all(len(ln.split("\t")) == 2 for ln in lines)
-    for name, reason in [("garbage.wav", "unreadable"), ("empty.wav", "empty"), ("nan.wav", "non_finite"),
-                         ("missing.wav", "missing")]:
-        assert any(name in e and reason in e and e.startswith("error:") for e in err.splitlines()), (name, err)
+    for name, reason in [
+        ("garbage.wav", "unreadable"),
+        ("empty.wav", "empty"),
+        ("nan.wav", "non_finite"),
+        ("missing.wav", "missing"),
+    ]:
+        assert any(name in e and reason in e and e.startswith("error:") for e in err.splitlines()), (
+            name,
+            err,
+        )
     assert "4 of 6 file(s) failed" in err
 
 
 def test_long_file_is_windowed_and_stitched_jsonl(infer_checkpoint, audio_dir, capsys, tmp_path):
     out_file = tmp_path / "out.jsonl"
-    rc, _, err = _run(capsys, "--checkpoint", str(infer_checkpoint), "--task", "asr", "--format", "jsonl",
-                      "--window-seconds", "3", "--batch-size", "2", "-o", str(out_file),
-                      str(audio_dir / "long.wav"), str(audio_dir / "short.wav"))
+    rc, _, err = _run(
+        capsys,
+        "--checkpoint",
+        str(infer_checkpoint),
+        "--task",
+        "asr",
+        "--format",
+        "jsonl",
+        "--window-seconds",
+        "3",
+        "--batch-size",
+        "2",
+        "-o",
+        str(out_file),
+        str(audio_dir / "long.wav"),
+        str(audio_dir / "short.wav"),
+    )
     assert rc == 0, err
     long, short = [json.loads(x) for x in out_file.read_text().splitlines()]
     assert long["file"].endswith("long.wav") and long["duration"] == pytest.approx(7.0)
@@ -74,25 +106,60 @@ def test_long_file_is_windowed_and_stitched_jsonl(infer_checkpoint, audio_dir, c
 
 
 def test_srt_for_translation_and_caption_per_window(infer_checkpoint, audio_dir, capsys):
-    rc, out, err = _run(capsys, "--checkpoint", str(infer_checkpoint), "--task", "s2tt", "--target-lang", "fr",
-                        "--format", "srt", "--window-seconds", "3", str(audio_dir / "long.wav"))
+    rc, out, err = _run(
+        capsys,
+        "--checkpoint",
+        str(infer_checkpoint),
+        "--task",
+        "s2tt",
+        "--target-lang",
+        "fr",
+        "--format",
+        "srt",
+        "--window-seconds",
+        "3",
+        str(audio_dir / "long.wav"),
+    )
     assert rc == 0, err
     lines = out.splitlines()
     assert lines[0] == f"# {audio_dir / 'long.wav'}"
     assert [lines[i] for i in (1, 5, 9)] == ["1", "2", "3"]
-    assert [lines[i] for i in (2, 6, 10)] == ["00:00:00,000 --> 00:00:03,000", "00:00:03,000 --> 00:00:06,000",
-                                             "00:00:06,000 --> 00:00:07,000"]
+    assert [lines[i] for i in (2, 6, 10)] == [
+        "00:00:00,000 --> 00:00:03,000",
+        "00:00:03,000 --> 00:00:06,000",
+        "00:00:06,000 --> 00:00:07,000",
+    ]
     # Captions have no time stamps: srt is refused; text gives one caption per window.
-    rc, _, err = _run(capsys, "--checkpoint", str(infer_checkpoint), "--task", "aac", "--format", "srt",
-                      str(audio_dir / "long.wav"))
+    rc, _, err = _run(
+        capsys,
+        "--checkpoint",
+        str(infer_checkpoint),
+        "--task",
+        "aac",
+        "--format",
+        "srt",
+        str(audio_dir / "long.wav"),
+    )
     assert rc == 2 and "srt" in err and "aac" in err
-    rc, out, err = _run(capsys, "--checkpoint", str(infer_checkpoint), "--task", "mc", "--max-new-tokens", "3",
-                        "--window-seconds", "3", str(audio_dir / "long.wav"))
+    rc, out, err = _run(
+        capsys,
+        "--checkpoint",
+        str(infer_checkpoint),
+        "--task",
+        "mc",
+        "--max-new-tokens",
+        "3",
+        "--window-seconds",
+        "3",
+        str(audio_dir / "long.wav"),
+    )
     assert rc == 0, err
     text = out.split("\t", 1)[1]
     assert text.startswith("[0:00-0:03] ") and " | [0:03-0:06] " in text and " | [0:06-0:07] " in text
 
 
 def test_unknown_task_lists_the_models_tasks(infer_checkpoint, audio_dir, capsys):
-    rc, _, err = _run(capsys, "--checkpoint", str(infer_checkpoint), "--task", "qa", str(audio_dir / "short.wav"))
+    rc, _, err = _run(
+        capsys, "--checkpoint", str(infer_checkpoint), "--task", "qa", str(audio_dir / "short.wav")
+    )
     assert rc == 2 and "'qa'" in err and "asr, s2tt, aac, mc" in err

@@ -41,7 +41,9 @@ def test_overlapping_windows_hop_by_window_minus_overlap():
 
 def test_stitching_joins_and_drops_words_repeated_at_junctions():
     assert stitch_texts(["one two", "three", "four five"]) == "one two three four five"
-    assert stitch_texts(["one two three", "Three four", "four five"], overlap=True) == "one two three four five"
+    assert (
+        stitch_texts(["one two three", "Three four", "four five"], overlap=True) == "one two three four five"
+    )
     # Without overlap a genuine repetition is kept.
     assert stitch_texts(["one two", "two three"]) == "one two two three"
 
@@ -51,7 +53,12 @@ def test_find_audio_files_walks_folders_by_extension(tmp_path):
     for name in ("a/x.wav", "a/b/y.FLAC", "a/notes.txt", "a/b/z.ogg"):
         (tmp_path / name).write_bytes(b"")
     found = find_audio_files([tmp_path / "a", tmp_path / "missing.wav"])
-    assert [p.relative_to(tmp_path).as_posix() for p in found] == ["a/b/y.FLAC", "a/b/z.ogg", "a/x.wav", "missing.wav"]
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == [
+        "a/b/y.FLAC",
+        "a/b/z.ogg",
+        "a/x.wav",
+        "missing.wav",
+    ]
 
 
 def test_arrays_are_downmixed_and_checked():
@@ -84,8 +91,15 @@ def test_formats():
     per = [json.loads(x) for x in format_results([ok], "jsonl", per_window=True)]
     assert [(p["window"], p["text"]) for p in per] == [(0, "one two"), (1, "three")]
     assert list(format_results([ok], "srt")) == [
-        "# a.wav", "1", "00:00:00,000 --> 00:00:30,000", "one two", "",
-        "2", "00:00:30,000 --> 00:01:01,500", "three", "",
+        "# a.wav",
+        "1",
+        "00:00:00,000 --> 00:00:30,000",
+        "one two",
+        "",
+        "2",
+        "00:00:30,000 --> 00:01:01,500",
+        "three",
+        "",
     ]
     assert srt_time(3723.25) == "01:02:03,250"
     assert clock(75) == "1:15" and clock(3725) == "1:02:05"

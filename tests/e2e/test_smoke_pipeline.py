@@ -53,7 +53,9 @@ def test_smoke_checkpoint_evaluates(smoke_run: Path, tmp_path: Path) -> None:
 def test_checkpoint_refuses_an_incompatible_recipe(smoke_run: Path) -> None:
     from usam_toolkit.pipeline import load_for_evaluation
 
-    with pytest.raises(ConfigError, match="'projectors.1.num_experts' is 3 in the checkpoint's recipe, 2 here"):
+    with pytest.raises(
+        ConfigError, match="'projectors.1.num_experts' is 3 in the checkpoint's recipe, 2 here"
+    ):
         load_for_evaluation(smoke_run, ["projectors.1.num_experts=2"], recipe=SMOKE_RECIPE)
 
 

@@ -21,14 +21,18 @@ def test_recipe_validates(path: Path) -> None:
 @pytest.mark.parametrize("path", RECIPES, ids=[str(p.relative_to(REPO)) for p in RECIPES])
 def test_recipe_starts_with_its_command(path: Path) -> None:
     first = path.read_text().splitlines()[0]
-    assert first.startswith("# usam ") or first.startswith("# torchrun "), f"{path}: first line must be '# usam ...'"
+    assert first.startswith("# usam ") or first.startswith("# torchrun "), (
+        f"{path}: first line must be '# usam ...'"
+    )
 
 
 def test_there_are_recipes() -> None:
     assert RECIPES, "no recipes shipped"
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "recipes" / "mini" / "ablations").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted((REPO / "recipes" / "mini" / "ablations").glob("*.yaml")), ids=lambda p: p.name
+)
 def test_mini_ablations_find_the_same_world_as_the_demo(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The default world is a path relative to recipes/mini/; a row one folder deeper once looked for it
     # under recipes/data/ and failed in `usam reproduce-table` unless USAM_MINI_DIR was set.

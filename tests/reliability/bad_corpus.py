@@ -67,7 +67,9 @@ def write_bad_corpus(folder: Path, world: Path) -> Path:
     sf.write(a / "full.flac", _tone(1.0), SR)
     (a / "trunc-flac.flac").write_bytes((a / "full.flac").read_bytes()[:30])
     (a / "zero-length.wav").write_bytes(b"")
-    (a / "garbage-wav.wav").write_bytes(np.random.default_rng(0).integers(0, 256, 8192, dtype=np.uint8).tobytes())
+    (a / "garbage-wav.wav").write_bytes(
+        np.random.default_rng(0).integers(0, 256, 8192, dtype=np.uint8).tobytes()
+    )
     nan = _tone(1.0)
     nan[100:200] = np.nan
     sf.write(a / "nan-samples.wav", nan, SR, subtype="FLOAT")

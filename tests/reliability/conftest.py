@@ -23,4 +23,3 @@ def smoke_env(rel_world: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str
     monkeypatch.delenv("USAM_TEST_PAUSE_IN_SAVE", raising=False)
     env = {**os.environ, "PYTHONHASHSEED": "0", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     return env
-

@@ -14,6 +14,10 @@ def usam_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "usam_toolkit", *args]
 
 
-def run_usam(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_usam(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
     """Run ``usam ARGS`` from the repository root and capture its output."""
-    return subprocess.run(usam_cmd(*args), check=False, capture_output=True, text=True, env=env, cwd=REPO, timeout=timeout)
+    return subprocess.run(
+        usam_cmd(*args), check=False, capture_output=True, text=True, env=env, cwd=REPO, timeout=timeout
+    )

@@ -34,9 +34,19 @@ def lenient_run(rel_world: Path, corpus: Path, tmp_path_factory: pytest.TempPath
     os.environ["USAM_SMOKE_DIR"] = str(rel_world)
     try:
         out = tmp_path_factory.mktemp("lenient_run")
-        res = train_recipe(SMOKE_RECIPE, [f"data.train=[{corpus}]", "data.valid=[]", "data.on_bad_sample=skip",
-                                          "train.max_steps=2", "train.tensorboard=false"],
-                           out=str(out), device="cpu", progress=False)
+        res = train_recipe(
+            SMOKE_RECIPE,
+            [
+                f"data.train=[{corpus}]",
+                "data.valid=[]",
+                "data.on_bad_sample=skip",
+                "train.max_steps=2",
+                "train.tensorboard=false",
+            ],
+            out=str(out),
+            device="cpu",
+            progress=False,
+        )
         assert res.step == 2 and res.reason == "max_steps"
         return out
     finally:
@@ -60,10 +70,13 @@ def _reasons(report: Path) -> dict[str, int]:
 # --------------------------------------------------------------------------------------------------
 # usam validate-data
 # --------------------------------------------------------------------------------------------------
-def test_validate_data_lenient_reports_every_fault_and_keeps_the_rest(corpus: Path, rel_world: Path,
-                                                                      tmp_path: Path, capsys) -> None:
+def test_validate_data_lenient_reports_every_fault_and_keeps_the_rest(
+    corpus: Path, rel_world: Path, tmp_path: Path, capsys
+) -> None:
     report = tmp_path / "bad.jsonl"
-    rc = usam(["validate-data", str(corpus), "--lenient", "--report", str(report), "--quiet", "--tasks", TASKS])
+    rc = usam(
+        ["validate-data", str(corpus), "--lenient", "--report", str(report), "--quiet", "--tasks", TASKS]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     by_id = _by_id(report)
@@ -96,11 +109,18 @@ def test_validate_data_strict_stops_at_the_first_bad_line_with_its_location(corp
 def test_validate_data_strict_names_the_first_bad_audio(corpus: Path, tmp_path: Path, capsys) -> None:
     only_audio = tmp_path / "audio_only.jsonl"
     text = corpus.read_text().splitlines()
-    only_audio.write_text("\n".join(x for x in text if '"malformed"' not in x and '"huge-line"' not in x
-                                     and "audio/full.wav" not in x) + "\n")
+    only_audio.write_text(
+        "\n".join(
+            x for x in text if '"malformed"' not in x and '"huge-line"' not in x and "audio/full.wav" not in x
+        )
+        + "\n"
+    )
     # Relative paths now resolve against tmp_path: point them back at the corpus.
-    only_audio.write_text(only_audio.read_text().replace('"audio/', f'"{corpus.parent}/audio/')
-                          .replace('"../', f'"{corpus.parent}/../'))
+    only_audio.write_text(
+        only_audio.read_text()
+        .replace('"audio/', f'"{corpus.parent}/audio/')
+        .replace('"../', f'"{corpus.parent}/../')
+    )
     rc = usam(["validate-data", str(only_audio), "--quiet", "--tasks", TASKS])
     err = capsys.readouterr().err
     first = next(rid for rid in EXPECTED)
@@ -109,8 +129,20 @@ def test_validate_data_strict_names_the_first_bad_audio(corpus: Path, tmp_path: 
 
 def test_audio_root_refuses_dotdot_and_symlinks_out_of_the_root(corpus: Path, tmp_path: Path, capsys) -> None:
     report = tmp_path / "bad.jsonl"
-    rc = usam(["validate-data", str(corpus), "--lenient", "--report", str(report), "--quiet", "--tasks", TASKS,
-               "--audio-root", str(corpus.parent)])
+    rc = usam(
+        [
+            "validate-data",
+            str(corpus),
+            "--lenient",
+            "--report",
+            str(report),
+            "--quiet",
+            "--tasks",
+            TASKS,
+            "--audio-root",
+            str(corpus.parent),
+        ]
+    )
     capsys.readouterr()
     assert rc == 0
     by_id = _by_id(report)
@@ -163,14 +195,27 @@ def _loader(corpus: Path, report: Path | None, mode: str, **data: str):
     from usam_toolkit.data.config import DataConfig
     from usam_toolkit.data.loader import build_dataloader
 
-    cfg = DataConfig(on_bad_sample=mode, bad_sample_report=str(report) if report else None, batch_seconds=4.0,
-                     max_batch_size=4, bucket_size=2, **data)
-    return build_dataloader([corpus.name], [16000], {t: _Task() for t in TASKS.split(",")}, cfg, train=True,
-                            base_dir=corpus.parent)
+    cfg = DataConfig(
+        on_bad_sample=mode,
+        bad_sample_report=str(report) if report else None,
+        batch_seconds=4.0,
+        max_batch_size=4,
+        bucket_size=2,
+        **data,
+    )
+    return build_dataloader(
+        [corpus.name],
+        [16000],
+        {t: _Task() for t in TASKS.split(",")},
+        cfg,
+        train=True,
+        base_dir=corpus.parent,
+    )
 
 
-def test_training_data_lenient_skips_each_bad_sample_and_yields_every_other(corpus: Path, rel_world: Path,
-                                                                             tmp_path: Path) -> None:
+def test_training_data_lenient_skips_each_bad_sample_and_yields_every_other(
+    corpus: Path, rel_world: Path, tmp_path: Path
+) -> None:
     report = tmp_path / "skips.jsonl"
     loader, sampler = _loader(corpus, report, "skip")
     sampler.set_epoch(0)
@@ -186,7 +231,8 @@ def test_training_data_lenient_skips_each_bad_sample_and_yields_every_other(corp
 
 
 def test_recipe_audio_root_is_relative_to_the_recipe_folder_and_refuses_outside_audio(
-        corpus: Path, rel_world: Path, tmp_path: Path) -> None:
+    corpus: Path, rel_world: Path, tmp_path: Path
+) -> None:
     report = tmp_path / "skips.jsonl"
     loader, _ = _loader(corpus, report, "skip", audio_root=".")  # base_dir: the corpus folder
     outside = {b.id for b in BadSampleReport.read(report) if b.reason == "outside_root"}
@@ -217,30 +263,75 @@ def test_lenient_training_run_completes_and_writes_the_skip_report(lenient_run: 
 # --------------------------------------------------------------------------------------------------
 @pytest.mark.slow  # trains a checkpoint first (~40 s CPU with evaluate and infer)
 def test_evaluate_lenient_scores_every_good_sample_and_strict_names_the_bad_one(
-        lenient_run: Path, corpus: Path, rel_world: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    lenient_run: Path, corpus: Path, rel_world: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
     monkeypatch.setenv("USAM_SMOKE_DIR", str(rel_world))
     ckpt = lenient_run / "checkpoint-2"
     out = tmp_path / "eval"
-    rc = usam(["evaluate", str(SMOKE_RECIPE), "data.on_bad_sample=skip", "evaluate.max_new_tokens=2",
-               "--checkpoint", str(ckpt), "--manifest", str(corpus), "--out", str(out), "--device", "cpu"])
+    rc = usam(
+        [
+            "evaluate",
+            str(SMOKE_RECIPE),
+            "data.on_bad_sample=skip",
+            "evaluate.max_new_tokens=2",
+            "--checkpoint",
+            str(ckpt),
+            "--manifest",
+            str(corpus),
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+        ]
+    )
     capsys.readouterr()
     assert rc == 0
     ids = [json.loads(x)["id"] for x in (out / "predictions.jsonl").read_text().splitlines()]
     assert sorted(ids) == sorted(good_ids(rel_world) + list(PROCESSED))
-    rc = usam(["evaluate", str(SMOKE_RECIPE), "--checkpoint", str(ckpt), "--manifest", str(corpus),
-               "--out", str(tmp_path / "strict"), "--device", "cpu"])
+    rc = usam(
+        [
+            "evaluate",
+            str(SMOKE_RECIPE),
+            "--checkpoint",
+            str(ckpt),
+            "--manifest",
+            str(corpus),
+            "--out",
+            str(tmp_path / "strict"),
+            "--device",
+            "cpu",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and f"error: {corpus.resolve()}:" in err and len(err) < 2000
 
 
 @pytest.mark.slow  # trains a checkpoint first (~40 s CPU with evaluate and infer)
-def test_infer_reports_each_bad_file_and_answers_the_others(lenient_run: Path, corpus: Path, rel_world: Path,
-                                                            tmp_path: Path, capsys, monkeypatch) -> None:
-    pytest.importorskip("usam_toolkit.infer.audio_input", reason="usam infer (usam_toolkit.infer) not built yet")
+def test_infer_reports_each_bad_file_and_answers_the_others(
+    lenient_run: Path, corpus: Path, rel_world: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    pytest.importorskip(
+        "usam_toolkit.infer.audio_input", reason="usam infer (usam_toolkit.infer) not built yet"
+    )
     monkeypatch.setenv("USAM_SMOKE_DIR", str(rel_world))
     out = tmp_path / "answers.jsonl"
-    rc = usam(["infer", "--checkpoint", str(lenient_run / "checkpoint-2"), str(corpus.parent / "audio"),
-               "--format", "jsonl", "--no-progress", "--device", "cpu", "--max-new-tokens", "2", "-o", str(out)])
+    rc = usam(
+        [
+            "infer",
+            "--checkpoint",
+            str(lenient_run / "checkpoint-2"),
+            str(corpus.parent / "audio"),
+            "--format",
+            "jsonl",
+            "--no-progress",
+            "--device",
+            "cpu",
+            "--max-new-tokens",
+            "2",
+            "-o",
+            str(out),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 1
     errors = [x for x in err.splitlines() if x.startswith("error: ")]

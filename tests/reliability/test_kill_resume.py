@@ -31,8 +31,15 @@ def _overrides(max_steps: int) -> list[str]:
     return [f"train.max_steps={max_steps}", *BASE]
 
 
-def _start(out: Path, max_steps: int, env: dict[str, str], *, resume: bool, pause_at: int | None = None,
-           log: Path | None = None) -> subprocess.Popen:
+def _start(
+    out: Path,
+    max_steps: int,
+    env: dict[str, str],
+    *,
+    resume: bool,
+    pause_at: int | None = None,
+    log: Path | None = None,
+) -> subprocess.Popen:
     env = dict(env)
     if pause_at is not None:
         env["USAM_TEST_PAUSE_IN_SAVE"] = f"{pause_at}:600"
@@ -40,7 +47,9 @@ def _start(out: Path, max_steps: int, env: dict[str, str], *, resume: bool, paus
     if resume:
         args.append("--resume")
     if log is None:
-        return subprocess.Popen(usam_cmd(*args), cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            usam_cmd(*args), cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+        )
     with open(log, "a") as sink:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(usam_cmd(*args), cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT)
 
@@ -107,7 +116,9 @@ def test_kill_during_checkpoint_write_then_resume(tmp_path: Path, smoke_env: dic
 
 
 @pytest.mark.slow
-def test_repeated_random_kills_then_resume_equal_uninterrupted(tmp_path: Path, smoke_env: dict[str, str]) -> None:
+def test_repeated_random_kills_then_resume_equal_uninterrupted(
+    tmp_path: Path, smoke_env: dict[str, str]
+) -> None:
     """Five seeded kills over an 8-step run: about half inside a checkpoint write, the others a random
     0-3 s after the run has written a new checkpoint (so they land in a step, a save or start-up)."""
     max_steps, kills = 8, 5
@@ -125,7 +136,9 @@ def test_repeated_random_kills_then_resume_equal_uninterrupted(tmp_path: Path, s
             kind = "mid-write"
             target = rng.randrange(last + 2, max_steps + 1, 2)
             proc = _start(out, max_steps, smoke_env, resume=True, pause_at=target, log=log)
-            _wait_for(lambda t=target: bool(_half_written(out, t)), proc, 900, f"the checkpoint-{target} write", log)
+            _wait_for(
+                lambda t=target: bool(_half_written(out, t)), proc, 900, f"the checkpoint-{target} write", log
+            )
         else:
             kind = "random"
             proc = _start(out, max_steps, smoke_env, resume=True, log=log)

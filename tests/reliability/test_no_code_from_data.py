@@ -35,8 +35,14 @@ def _evil_pickle(path: Path, marker: Path, wrap=lambda p: {"state": p}) -> Path:
 
 
 def _complete_checkpoint(out: Path) -> Path:
-    return ck.save_checkpoint(out, 2, model_state={"w": torch.ones(3)}, optimizer_state={"state": {}},
-                              scheduler_state={}, trainer_state={"step": 2})
+    return ck.save_checkpoint(
+        out,
+        2,
+        model_state={"w": torch.ones(3)},
+        optimizer_state={"state": {}},
+        scheduler_state={},
+        trainer_state={"step": 2},
+    )
 
 
 def test_payload_really_runs_when_unpickled_unsafely(tmp_path: Path) -> None:
@@ -77,7 +83,9 @@ def test_pickle_posing_as_safetensors_is_refused(tmp_path: Path) -> None:
 
 
 def test_malicious_bert_pytorch_model_bin_is_refused(tmp_path: Path) -> None:
-    pytest.importorskip("usam_plugins.projectors.bert_checkpoint", reason="usam_plugins.projectors (bert_checkpoint)")
+    pytest.importorskip(
+        "usam_plugins.projectors.bert_checkpoint", reason="usam_plugins.projectors (bert_checkpoint)"
+    )
     from usam_plugins.projectors.bert_checkpoint import load_bert_checkpoint
 
     folder = tmp_path / "bert"
@@ -105,12 +113,18 @@ def test_malicious_sound_cnn_checkpoint_is_refused(tmp_path: Path) -> None:
 # Source scan
 # --------------------------------------------------------------------------------------------------
 def _sources() -> list[Path]:
-    return [p for d in SOURCE_DIRS for p in d.rglob("*") if p.is_file() and p.suffix in {".py", ".yaml", ".yml",
-                                                                                           ".json", ".toml", ".cfg"}]
+    return [
+        p
+        for d in SOURCE_DIRS
+        for p in d.rglob("*")
+        if p.is_file() and p.suffix in {".py", ".yaml", ".yml", ".json", ".toml", ".cfg"}
+    ]
 
 
 def test_no_trust_remote_code_anywhere_in_the_source() -> None:
-    hits = [str(p.relative_to(REPO)) for p in _sources() if "trust_remote_code" in p.read_text(errors="replace")]
+    hits = [
+        str(p.relative_to(REPO)) for p in _sources() if "trust_remote_code" in p.read_text(errors="replace")
+    ]
     assert not hits, f"trust_remote_code appears in {hits}"
 
 
@@ -121,13 +135,22 @@ def test_every_torch_load_is_weights_only_and_no_unsafe_deserialiser() -> None:
             continue
         text = p.read_text(errors="replace")
         for m in re.finditer(r"torch\.load\(", text):
-            call = text[m.start(): text.find(")", text.find("\n", m.start())) + 1 or m.start() + 400]
-            if "weights_only=True" not in text[m.start(): m.start() + 300]:
+            call = text[m.start() : text.find(")", text.find("\n", m.start())) + 1 or m.start() + 400]
+            if "weights_only=True" not in text[m.start() : m.start() + 300]:
                 bad.append(f"{p.relative_to(REPO)}: {call.strip()[:80]}")
-        for pattern in (r"\bpickle\.loads?\(", r"\byaml\.load\(", r"yaml\.unsafe_load", r"yaml\.(Unsafe|Full)?Loader\b",
-                        r"(?<![.\w])eval\(", r"(?<![.\w])exec\(", r"weights_only=False", r"\bdill\b", r"\bjoblib\.load"):
+        for pattern in (
+            r"\bpickle\.loads?\(",
+            r"\byaml\.load\(",
+            r"yaml\.unsafe_load",
+            r"yaml\.(Unsafe|Full)?Loader\b",
+            r"(?<![.\w])eval\(",
+            r"(?<![.\w])exec\(",
+            r"weights_only=False",
+            r"\bdill\b",
+            r"\bjoblib\.load",
+        ):
             for m in re.finditer(pattern, text):
-                bad.append(f"{p.relative_to(REPO)}: {text[m.start(): m.start() + 60]!r}")
+                bad.append(f"{p.relative_to(REPO)}: {text[m.start() : m.start() + 60]!r}")
     assert not bad, "unsafe loading in the source:\n" + "\n".join(bad)
 
 
@@ -161,11 +184,14 @@ def _recipe(tmp_path: Path, body: str) -> Path:
     return p
 
 
-@pytest.mark.parametrize("body", [
-    "description: !!python/object/apply:os.system ['touch {marker}']\n",
-    "description: !!python/object/new:subprocess.Popen [['touch', '{marker}']]\n",
-    "vars: !!python/name:os.system\n",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "description: !!python/object/apply:os.system ['touch {marker}']\n",
+        "description: !!python/object/new:subprocess.Popen [['touch', '{marker}']]\n",
+        "vars: !!python/name:os.system\n",
+    ],
+)
 def test_yaml_python_tags_in_a_recipe_are_refused(tmp_path: Path, body: str) -> None:
     from usam_toolkit.config.loader import load_recipe
 
@@ -203,7 +229,9 @@ def test_python_tag_in_a_checkpoint_recipe_is_refused(tmp_path: Path) -> None:
     """``usam evaluate`` rebuilds a model from the checkpoint's own recipe.yaml: same safe loader."""
     ckpt = _complete_checkpoint(tmp_path / "run")
     marker = tmp_path / "pwned"
-    (ckpt / ck.RECIPE_FILE).write_text(f"experiment: x\ndescription: !!python/object/apply:os.system ['touch {marker}']\n")
+    (ckpt / ck.RECIPE_FILE).write_text(
+        f"experiment: x\ndescription: !!python/object/apply:os.system ['touch {marker}']\n"
+    )
     from usam_toolkit.pipeline import load_for_evaluation
 
     with pytest.raises(UsamError):

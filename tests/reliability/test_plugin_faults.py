@@ -66,7 +66,8 @@ def faulty_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rel_world: Path
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {DIST}\nVersion: {VERSION}\n")
     (info / "entry_points.txt").write_text(
-        "[usam_toolkit]\n" + "".join(f"{NAMES[m]} = {m}\n" for m in MODULES))
+        "[usam_toolkit]\n" + "".join(f"{NAMES[m]} = {m}\n" for m in MODULES)
+    )
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.setenv("USAM_SMOKE_DIR", str(rel_world))
     monkeypatch.delenv("USAM_STRICT_PLUGINS", raising=False)
@@ -92,7 +93,10 @@ def test_import_and_registration_failures_are_named_and_the_rest_loads(faulty_si
     assert usam(["list-plugins", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert {(r["plugin"], r["status"]) for r in rows if r["distribution"] == DIST} >= {
-        ("imp", "failed"), ("reg", "failed"), ("bld", "ok")}
+        ("imp", "failed"),
+        ("reg", "failed"),
+        ("bld", "ok"),
+    }
 
 
 def test_build_failure_names_slot_component_plugin_and_distribution(faulty_site) -> None:
@@ -112,8 +116,17 @@ def test_build_failure_names_slot_component_plugin_and_distribution(faulty_site)
 
 
 def test_usam_train_reports_a_build_failure_in_one_line(faulty_site, tmp_path: Path, capsys) -> None:
-    rc = usam(["train", str(SMOKE_RECIPE), "encoders.0.name=exploding", "--out", str(tmp_path / "run"),
-               "--device", "cpu"])
+    rc = usam(
+        [
+            "train",
+            str(SMOKE_RECIPE),
+            "encoders.0.name=exploding",
+            "--out",
+            str(tmp_path / "run"),
+            "--device",
+            "cpu",
+        ]
+    )
     err = capsys.readouterr().err
     lines = [x for x in err.splitlines() if x.startswith("error: ")]
     assert rc == 2 and len(lines) == 1, err[-2000:]

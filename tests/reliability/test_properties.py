@@ -17,7 +17,9 @@ from usam_toolkit.data.manifest import Example, read_manifest
 from usam_toolkit.data.report import BadSample, BadSampleReport
 from usam_toolkit.errors import DataError
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=12),
@@ -62,20 +64,31 @@ def test_any_json_values_give_examples_or_a_located_data_error(tmp_path: Path, v
 
 
 @SETTINGS
-@given(lines=st.lists(st.binary(max_size=60).map(lambda b: b.replace(b"\n", b" ").replace(b"\r", b" ")),
-                      min_size=1, max_size=6), strict=st.booleans())
-def test_any_bytes_give_examples_or_a_located_data_error(tmp_path: Path, lines: list[bytes], strict: bool) -> None:
+@given(
+    lines=st.lists(
+        st.binary(max_size=60).map(lambda b: b.replace(b"\n", b" ").replace(b"\r", b" ")),
+        min_size=1,
+        max_size=6,
+    ),
+    strict=st.booleans(),
+)
+def test_any_bytes_give_examples_or_a_located_data_error(
+    tmp_path: Path, lines: list[bytes], strict: bool
+) -> None:
     _check(_write(tmp_path, lines), len(lines), strict)
 
 
-@pytest.mark.parametrize("line", [
-    b"\xff\xfe{\"id\": 1}",                          # not UTF-8
-    b"[" * 100000 + b"]" * 100000,                   # deeper than the parser's recursion limit
-    b'{"id": "a", "audio": "a.wav", "task": "asr", "target": "x", "duration": ' + b"9" * 5000 + b"}",
-    b'{"id": "a", "audio": "a.wav", "task": "asr", "target": "x", "duration": 1' + b"0" * 400 + b"}",
-    b'{"id": "a", "audio": "a.wav", "task": "asr", "target": "x", "offset": NaN}',
-    b'{"id": "a", "audio": "a.wav", "task": "asr", "target": "x", "duration": Infinity}',
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'\xff\xfe{"id": 1}',  # not UTF-8
+        b"[" * 100000 + b"]" * 100000,  # deeper than the parser's recursion limit
+        b'{"id": "a", "audio": "a.wav", "task": "asr", "target": "x", "duration": ' + b"9" * 5000 + b"}",
+        b'{"id": "a", "audio": "a.wav", "task": "asr", "target": "x", "duration": 1' + b"0" * 400 + b"}",
+        b'{"id": "a", "audio": "a.wav", "task": "asr", "target": "x", "offset": NaN}',
+        b'{"id": "a", "audio": "a.wav", "task": "asr", "target": "x", "duration": Infinity}',
+    ],
+)
 def test_parser_edge_cases_are_located_data_errors(tmp_path: Path, line: bytes) -> None:
     path = _write(tmp_path, [b'{"id": "ok", "audio": "a.wav", "task": "asr", "target": "x"}', line])
     with pytest.raises(DataError, match=rf"{re.escape(str(path.resolve()))}:2"):
@@ -92,10 +105,20 @@ RATES = (8000, 16000, 24000)
 
 
 def _sample(i: int, seconds: float, rates: tuple[int, ...], task: str) -> dict:
-    ex = Example(id=f"s{i}", audio=f"/x/{i}.wav", task=task, target=f"t{i}", manifest=Path("m.jsonl"), line=i + 1)
+    ex = Example(
+        id=f"s{i}", audio=f"/x/{i}.wav", task=task, target=f"t{i}", manifest=Path("m.jsonl"), line=i + 1
+    )
     audio = {sr: torch.rand(max(1, int(seconds * sr))) + 0.1 for sr in rates}
-    return {"example": ex, "audio": audio, "hash": f"h{i}", "duration": seconds, "prompt_left": "<",
-            "prompt_right": ">", "target": ex.target, "references": [ex.target]}
+    return {
+        "example": ex,
+        "audio": audio,
+        "hash": f"h{i}",
+        "duration": seconds,
+        "prompt_left": "<",
+        "prompt_right": ">",
+        "target": ex.target,
+        "references": [ex.target],
+    }
 
 
 @settings(max_examples=30, deadline=None)

@@ -31,15 +31,14 @@ from rel_helpers import REPO, usam_cmd
 
 from usam_toolkit.testing import silent_flac_bytes, sine_wav_bytes
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
-                                reason="reads /proc/<pid>/status (Linux)")
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="reads /proc/<pid>/status (Linux)"
+)
 
 READ_TIMEOUT = 1.0
 MAX_DECODED_MB = 16
 # A naive decode of the 30 s 8-channel 192 kHz file alone takes 184 MB of float32 (plus its mono copy).
 RSS_GROWTH_LIMIT_MB = 64
-
-
 
 
 def _lying_flac(claimed_frames: int) -> bytes:
@@ -80,16 +79,21 @@ class _Server:
         self.url = f"http://{host}:{port}/"
 
     def post(self, body: bytes, query: str = "?task=aac", timeout: float = 60) -> tuple[int, dict]:
-        req = urllib.request.Request(self.url + "api/run" + query, data=body, method="POST",
-                                     headers={"Content-Type": "application/octet-stream"})
+        req = urllib.request.Request(
+            self.url + "api/run" + query,
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/octet-stream"},
+        )
         try:
             with urllib.request.urlopen(req, timeout=timeout) as r:
                 return r.status, json.loads(r.read())
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b"{}")
 
-    def raw(self, data: bytes, *, half_close: bool = False,
-            close_after: float | None = None) -> tuple[str, float]:
+    def raw(
+        self, data: bytes, *, half_close: bool = False, close_after: float | None = None
+    ) -> tuple[str, float]:
         """Send ``data``; return what came back until the server closed, and how long that took."""
         with socket.create_connection((self.host, self.port), timeout=30) as s:
             s.sendall(data)
@@ -125,8 +129,10 @@ def _trickle_headers(host: str, port: int, seconds: float = 6.0) -> float | None
 
 
 def _head(length: int, query: str = "?task=aac") -> bytes:
-    return (f"POST /api/run{query} HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
-            f"Content-Length: {length}\r\n\r\n").encode()
+    return (
+        f"POST /api/run{query} HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+        f"Content-Length: {length}\r\n\r\n"
+    ).encode()
 
 
 @pytest.fixture(scope="module")
@@ -148,13 +154,39 @@ def test_hostile_clients_beside_good_ones(checkpoint: Path, rel_world: Path, tmp
     feature_cache = tmp_path / "feature-cache"
     for d in (home, tmp, xdg, usam_cache, hf):
         d.mkdir()
-    env = {**os.environ, "HOME": str(home), "TMPDIR": str(tmp), "XDG_CACHE_HOME": str(xdg),
-           "USAM_CACHE_DIR": str(usam_cache), "HF_HOME": str(hf), "USAM_SMOKE_DIR": str(rel_world),
-           "HF_HUB_OFFLINE": "1", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
-    cmd = usam_cmd("serve", "--checkpoint", str(checkpoint), "--port", "0", "--device", "cpu",
-                   "--read-timeout", str(READ_TIMEOUT), "--max-decoded-mb", str(MAX_DECODED_MB),
-                   "--max-total-mb", "64", "--max-upload-mb", "2", "--max-connections", "32",
-                   f"data.feature_cache={feature_cache}", "evaluate.max_new_tokens=2")
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "TMPDIR": str(tmp),
+        "XDG_CACHE_HOME": str(xdg),
+        "USAM_CACHE_DIR": str(usam_cache),
+        "HF_HOME": str(hf),
+        "USAM_SMOKE_DIR": str(rel_world),
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONHASHSEED": "0",
+        "OMP_NUM_THREADS": "1",
+    }
+    cmd = usam_cmd(
+        "serve",
+        "--checkpoint",
+        str(checkpoint),
+        "--port",
+        "0",
+        "--device",
+        "cpu",
+        "--read-timeout",
+        str(READ_TIMEOUT),
+        "--max-decoded-mb",
+        str(MAX_DECODED_MB),
+        "--max-total-mb",
+        "64",
+        "--max-upload-mb",
+        "2",
+        "--max-connections",
+        "32",
+        f"data.feature_cache={feature_cache}",
+        "evaluate.max_new_tokens=2",
+    )
     log_path = tmp_path / "server.log"
     with open(log_path, "w") as log_file:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=log_file, text=True)
@@ -241,6 +273,8 @@ def test_hostile_clients_beside_good_ones(checkpoint: Path, rel_world: Path, tmp
     log = log_path.read_text()
     assert "Traceback" not in log and '" 500 ' not in log and " 500 " not in log, log[-3000:]
     assert len(re.findall(r"went away", log)) <= 2, log[-3000:]
-    print(f"\nserver: started and warm in {started:.1f} s; attack phase {attacked:.1f} s; RSS "
-          f"{base['VmRSS'] / 1024:.0f} MB after warm-up, peak +{growth_mb:.1f} MB under attack, threads "
-          f"{base['Threads']} -> {after['Threads']}")
+    print(
+        f"\nserver: started and warm in {started:.1f} s; attack phase {attacked:.1f} s; RSS "
+        f"{base['VmRSS'] / 1024:.0f} MB after warm-up, peak +{growth_mb:.1f} MB under attack, threads "
+        f"{base['Threads']} -> {after['Threads']}"
+    )

@@ -58,8 +58,12 @@ def server(rel_world: Path, tmp_path_factory: pytest.TempPathFactory):
     srv.server_close()
 
 
-def _post(url: str, body: bytes, ctype: str = "application/octet-stream", query: str = "") -> tuple[int, dict]:
-    req = urllib.request.Request(f"{url}/api/run{query}", data=body, headers={"Content-Type": ctype}, method="POST")
+def _post(
+    url: str, body: bytes, ctype: str = "application/octet-stream", query: str = ""
+) -> tuple[int, dict]:
+    req = urllib.request.Request(
+        f"{url}/api/run{query}", data=body, headers={"Content-Type": ctype}, method="POST"
+    )
     try:
         with urllib.request.urlopen(req, timeout=300) as r:
             return r.status, json.loads(r.read())
@@ -71,8 +75,12 @@ def _post(url: str, body: bytes, ctype: str = "application/octet-stream", query:
 
 def _multipart(filename: str, data: bytes, task: str | None = None) -> tuple[bytes, str]:
     b = "----usamtestboundary"
-    parts = [f'--{b}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-             f"Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n"]
+    parts = [
+        f'--{b}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+        f"Content-Type: application/octet-stream\r\n\r\n".encode()
+        + data
+        + b"\r\n"
+    ]
     if task:
         parts.append(f'--{b}\r\nContent-Disposition: form-data; name="task"\r\n\r\n{task}\r\n'.encode())
     return b"".join(parts) + f"--{b}--\r\n".encode(), f"multipart/form-data; boundary={b}"
@@ -91,11 +99,14 @@ def test_oversized_upload_is_refused_with_413_and_the_server_stays_up(server: st
     _alive(server)
 
 
-@pytest.mark.parametrize("data, expected", [
-    (b"this is not audio at all" * 40, 415),
-    (np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes(), 415),
-    (b"", 400),
-])
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        (b"this is not audio at all" * 40, 415),
+        (np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes(), 415),
+        (b"", 400),
+    ],
+)
 def test_wrong_type_is_refused_clearly(server: str, data: bytes, expected: int) -> None:
     body, ctype = _multipart("clip.wav", data)
     status, answer = _post(server, body, ctype)

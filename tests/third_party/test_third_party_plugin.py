@@ -24,9 +24,22 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         # Build from a copy: setuptools writes build/ and *.egg-info next to the sources.
         shutil.copytree(HERE / pkg, sources / pkg)
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-             "--no-index", "--target", str(target), str(sources / pkg)],
-            check=True, capture_output=True, text=True,
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--no-deps",
+                "--no-build-isolation",
+                "--no-index",
+                "--target",
+                str(target),
+                str(sources / pkg),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         )
     return target
 
@@ -35,7 +48,9 @@ def _usam(site: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     environ = {**os.environ, "PYTHONPATH": str(site), **env}
     if "USAM_STRICT_PLUGINS" not in env:
         environ.pop("USAM_STRICT_PLUGINS", None)
-    return subprocess.run([sys.executable, "-m", "usam_toolkit", *args], capture_output=True, text=True, env=environ)
+    return subprocess.run(
+        [sys.executable, "-m", "usam_toolkit", *args], capture_output=True, text=True, env=environ
+    )
 
 
 def test_installed_plugin_is_listed_and_broken_one_is_a_warning(site: Path) -> None:
@@ -91,6 +106,10 @@ def test_plugin_is_usable_from_a_recipe_and_passes_conformance(site: Path, tmp_p
         "check_component('encoders', 'frame_energy', pathlib.Path(sys.argv[1]))\n"
         "print('conformant')\n"
     )
-    res = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(site)})
+    res = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(site)},
+    )
     assert res.returncode == 0 and "conformant" in res.stdout, res.stderr

@@ -6,8 +6,9 @@ decoding happens once per sample and every encoder rate is derived from that one
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -20,7 +21,7 @@ def _resampler(orig: int, new: int):
     return torchaudio.transforms.Resample(orig_freq=orig, new_freq=new)
 
 
-def resample(wave: "torch.Tensor", orig: int, new: int) -> "torch.Tensor":
+def resample(wave: torch.Tensor, orig: int, new: int) -> torch.Tensor:
     """Resample ``wave`` ``[..., N]`` from ``orig`` Hz to ``new`` Hz (identity if equal)."""
     if orig == new:
         return wave
@@ -30,6 +31,6 @@ def resample(wave: "torch.Tensor", orig: int, new: int) -> "torch.Tensor":
         return _resampler(int(orig), int(new))(wave)
 
 
-def resample_many(wave: "torch.Tensor", orig: int, rates: Iterable[int]) -> dict[int, "torch.Tensor"]:
+def resample_many(wave: torch.Tensor, orig: int, rates: Iterable[int]) -> dict[int, torch.Tensor]:
     """``{rate: wave at rate}`` for every rate in ``rates`` from one decoded ``wave`` ``[N]``."""
     return {int(r): resample(wave, orig, int(r)) for r in dict.fromkeys(rates)}

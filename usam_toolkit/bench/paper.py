@@ -55,9 +55,18 @@ class PaperShapes:
     @classmethod
     def scaled(cls, layers: int = 1, llm_hidden: int = 256, llm_vocab: int = 512) -> PaperShapes:
         """Every stack at ``layers`` deep; the LLM narrowed (the encoders keep their real widths)."""
-        return cls(whisper_layers=layers, ced_layers=layers, mert_layers=layers, llm_layers=layers,
-                   llm_hidden=llm_hidden, llm_heads=8, llm_kv_heads=2, llm_intermediate=4 * llm_hidden,
-                   llm_vocab=llm_vocab, qformer_layers=1)
+        return cls(
+            whisper_layers=layers,
+            ced_layers=layers,
+            mert_layers=layers,
+            llm_layers=layers,
+            llm_hidden=llm_hidden,
+            llm_heads=8,
+            llm_kv_heads=2,
+            llm_intermediate=4 * llm_hidden,
+            llm_vocab=llm_vocab,
+            qformer_layers=1,
+        )
 
 
 @contextmanager
@@ -77,9 +86,13 @@ def _whisper(shapes: PaperShapes) -> Any:
     from usam_plugins.encoders.whisper import WhisperEncoderConfig, WhisperEncoderWrapper
 
     config = HFWhisperConfig(
-        d_model=shapes.whisper_dim, encoder_layers=shapes.whisper_layers,
-        encoder_attention_heads=shapes.whisper_heads, encoder_ffn_dim=shapes.whisper_ffn,
-        num_mel_bins=shapes.whisper_mels, max_source_positions=1500, decoder_layers=1,
+        d_model=shapes.whisper_dim,
+        encoder_layers=shapes.whisper_layers,
+        encoder_attention_heads=shapes.whisper_heads,
+        encoder_ffn_dim=shapes.whisper_ffn,
+        num_mel_bins=shapes.whisper_mels,
+        max_source_positions=1500,
+        decoder_layers=1,
     )
     encoder = WhisperEncoder(config).eval()
     encoder.requires_grad_(False)
@@ -89,7 +102,9 @@ def _whisper(shapes: PaperShapes) -> Any:
 def _ced(shapes: PaperShapes) -> Any:
     from usam_plugins.encoders.ced import CedBackbone, CedConfig, CedEncoder, CedHyper
 
-    backbone = CedBackbone(CedHyper(embed_dim=shapes.ced_dim, depth=shapes.ced_layers, num_heads=shapes.ced_heads))
+    backbone = CedBackbone(
+        CedHyper(embed_dim=shapes.ced_dim, depth=shapes.ced_layers, num_heads=shapes.ced_heads)
+    )
     backbone.requires_grad_(False)
     return CedEncoder(backbone.eval(), CedConfig(checkpoint="random"))
 
@@ -97,9 +112,15 @@ def _ced(shapes: PaperShapes) -> Any:
 def _mert(shapes: PaperShapes) -> Any:
     from usam_plugins.encoders.mert import MertBackbone, MertConfig, MertEncoder, MertHyper
 
-    hp = MertHyper(hidden_size=shapes.mert_dim, num_hidden_layers=shapes.mert_layers,
-                   num_attention_heads=shapes.mert_heads, intermediate_size=shapes.mert_ffn,
-                   feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True)
+    hp = MertHyper(
+        hidden_size=shapes.mert_dim,
+        num_hidden_layers=shapes.mert_layers,
+        num_attention_heads=shapes.mert_heads,
+        intermediate_size=shapes.mert_ffn,
+        feat_extract_norm="layer",
+        do_stable_layer_norm=True,
+        conv_bias=True,
+    )
     backbone = MertBackbone(hp)
     backbone.requires_grad_(False)
     return MertEncoder(backbone.eval(), MertConfig(checkpoint="random", weighted_sum=True))
@@ -117,10 +138,18 @@ def _llm(shapes: PaperShapes, work_dir: Path, lora: Any) -> Any:
         write_tiny_tokenizer(folder, vocab_size=min(512, shapes.llm_vocab))
     tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     config = LlamaConfig(
-        hidden_size=shapes.llm_hidden, num_hidden_layers=shapes.llm_layers, num_attention_heads=shapes.llm_heads,
-        num_key_value_heads=shapes.llm_kv_heads, intermediate_size=shapes.llm_intermediate,
-        vocab_size=shapes.llm_vocab, max_position_embeddings=8192, rope_theta=500000.0, tie_word_embeddings=False,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        hidden_size=shapes.llm_hidden,
+        num_hidden_layers=shapes.llm_layers,
+        num_attention_heads=shapes.llm_heads,
+        num_key_value_heads=shapes.llm_kv_heads,
+        intermediate_size=shapes.llm_intermediate,
+        vocab_size=shapes.llm_vocab,
+        max_position_embeddings=8192,
+        rope_theta=500000.0,
+        tie_word_embeddings=False,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
     )
     model = LlamaForCausalLM(config)
     llm = HFCausalLM(model, tokenizer)
@@ -137,13 +166,20 @@ def paper_recipe(path: str | Path | None = None) -> Any:
 
         shipped = shipped_recipes_dir()
         if shipped is None:
-            raise ConfigError("bench: no recipes/ folder beside the installed toolkit; pass the paper recipe's path")
+            raise ConfigError(
+                "bench: no recipes/ folder beside the installed toolkit; pass the paper recipe's path"
+            )
         path = shipped / "usam" / "paper.yaml"
     return load_recipe(path)
 
 
-def build_paper_model(device: str = "cuda", dtype: torch.dtype = torch.bfloat16, shapes: PaperShapes | None = None,
-                      work_dir: str | Path = ".", recipe: Any = None) -> Any:
+def build_paper_model(
+    device: str = "cuda",
+    dtype: torch.dtype = torch.bfloat16,
+    shapes: PaperShapes | None = None,
+    work_dir: str | Path = ".",
+    recipe: Any = None,
+) -> Any:
     """An :class:`~usam_toolkit.model.audio_llm.AudioLLM` of the paper's shapes with random weights.
 
     Encoders and the LLM are built from their configs at the paper's shapes (no checkpoint files), for
@@ -186,8 +222,10 @@ def build_paper_model(device: str = "cuda", dtype: torch.dtype = torch.bfloat16,
 
     makers = {"whisper": _whisper, "ced": _ced, "mert": _mert}
     with torch.device(device):
-        tasks_list = [build("tasks", slot, BuildContext(device=device), f"tasks[{i}]")
-                      for i, slot in enumerate(cfg.tasks)]
+        tasks_list = [
+            build("tasks", slot, BuildContext(device=device), f"tasks[{i}]")
+            for i, slot in enumerate(cfg.tasks)
+        ]
         tasks = {t.name: t for t in tasks_list}
         base = BuildContext(device=device, task_names=tuple(tasks))
         encoders = []
@@ -200,9 +238,13 @@ def build_paper_model(device: str = "cuda", dtype: torch.dtype = torch.bfloat16,
             where = "cpu" if slot.name == "ced" and torch.device(device).type == "meta" else device
             with torch.device(where):
                 encoders.append(makers[slot.name](shapes).to(device))
-            infos.append(ComponentInfo(f"encoders[{i}]", "encoders", slot.name, __name__, "random weights", ""))
-        fusion = Fusion(FusionConfig(**OmegaConf.to_container(cfg.fusion)),  # type: ignore[arg-type]
-                        [(int(e.output_dim), float(e.frame_rate)) for e in encoders])
+            infos.append(
+                ComponentInfo(f"encoders[{i}]", "encoders", slot.name, __name__, "random weights", "")
+            )
+        fusion = Fusion(
+            FusionConfig(**OmegaConf.to_container(cfg.fusion)),  # type: ignore[arg-type]
+            [(int(e.output_dim), float(e.frame_rate)) for e in encoders],
+        )
         with _default_dtype(dtype):
             llm = _llm(shapes, work, LoraSettings(**OmegaConf.to_container(cfg.llm.get("lora") or {})))  # type: ignore[arg-type]
         infos.append(ComponentInfo("llm", "llms", "hf_causal_lm", __name__, "random weights", ""))
@@ -211,8 +253,17 @@ def build_paper_model(device: str = "cuda", dtype: torch.dtype = torch.bfloat16,
         width, rate = int(fusion.output_dim), float(fusion.frame_rate)
         for i, slot in enumerate(cfg.projectors):
             last = i == len(cfg.projectors) - 1
-            ctx = BuildContext(**{**base.__dict__, "input_dim": width, "frame_rate": rate, "llm_dim": d,
-                                  "prompt_dim": d, "output_dim": d if last else None, "is_last": last})
+            ctx = BuildContext(
+                **{
+                    **base.__dict__,
+                    "input_dim": width,
+                    "frame_rate": rate,
+                    "llm_dim": d,
+                    "prompt_dim": d,
+                    "output_dim": d if last else None,
+                    "is_last": last,
+                }
+            )
             projectors.append(build("projectors", slot, ctx, f"projectors[{i}]"))
             width = int(projectors[-1].output_dim)
             rate = float(getattr(projectors[-1], "output_frame_rate", lambda r: r)(rate))
@@ -222,22 +273,41 @@ def build_paper_model(device: str = "cuda", dtype: torch.dtype = torch.bfloat16,
         audio_norm = build_audio_norm(norm, d, rms)
         loss_ctx = BuildContext(**{**base.__dict__, "input_dim": d, "llm_dim": d, "prompt_dim": d})
         losses = [build("losses", slot, loss_ctx, f"losses[{i}]") for i, slot in enumerate(cfg.losses)]
-        model = AudioLLM(encoders, fusion, projectors, llm, losses, [str(s.name) for s in cfg.losses],
-                         [float(s.get("weight", 1.0)) for s in cfg.losses], tasks, infos, audio_norm)
+        model = AudioLLM(
+            encoders,
+            fusion,
+            projectors,
+            llm,
+            losses,
+            [str(s.name) for s in cfg.losses],
+            [float(s.get("weight", 1.0)) for s in cfg.losses],
+            tasks,
+            infos,
+            audio_norm,
+        )
     return model.to(device=device)
 
 
 def check_cuda(device: str, min_gib: float = 75.0) -> None:
     """Raise :class:`ConfigError` unless ``device`` is a CUDA device with about 80 GB."""
     if not device.startswith("cuda") or not torch.cuda.is_available():
-        raise ConfigError(f"bench: {PAPER_NEEDS} (device '{device}', CUDA available: {torch.cuda.is_available()})")
+        raise ConfigError(
+            f"bench: {PAPER_NEEDS} (device '{device}', CUDA available: {torch.cuda.is_available()})"
+        )
     total = torch.cuda.get_device_properties(torch.device(device)).total_memory / 2**30
     if total < min_gib:
         raise ConfigError(f"bench: {PAPER_NEEDS}; {torch.cuda.get_device_name(device)} has {total:.0f} GiB")
 
 
-def run_paper_bench(device: str, out: Path, quick: bool = False, log: Callable[[str], None] = print,
-                    batch: int = 64, micro_batch: int = 8, clip_seconds: float = 10.0) -> dict[str, Any]:
+def run_paper_bench(
+    device: str,
+    out: Path,
+    quick: bool = False,
+    log: Callable[[str], None] = print,
+    batch: int = 64,
+    micro_batch: int = 8,
+    clip_seconds: float = 10.0,
+) -> dict[str, Any]:
     """Step time, MFU and peak memory of the paper-scale model at ``batch`` (``micro_batch`` x accumulation).
 
     Compares our encoding (variable length, batched) with the reference's (30 s Whisper input, one
@@ -258,9 +328,13 @@ def run_paper_bench(device: str, out: Path, quick: bool = False, log: Callable[[
     from .world import write_clips
 
     t_start = time.perf_counter()
-    results: dict[str, Any] = {"config": "paper", "quick": quick, "machine": machine_info(device),
-                               "profile": "paper shapes, random weights, bf16: Whisper-large-v2 + CED-base + "
-                                          "MERT-330M encoders, window Q-Former + TAPM, Llama-3.1-8B shape with LoRA r=8"}
+    results: dict[str, Any] = {
+        "config": "paper",
+        "quick": quick,
+        "machine": machine_info(device),
+        "profile": "paper shapes, random weights, bf16: Whisper-large-v2 + CED-base + "
+        "MERT-330M encoders, window Q-Former + TAPM, Llama-3.1-8B shape with LoRA r=8",
+    }
     log("[bench] building the paper-scale model (random weights)")
     reset_cuda_peak(device)
     t0 = time.perf_counter()
@@ -276,8 +350,9 @@ def run_paper_bench(device: str, out: Path, quick: bool = False, log: Callable[[
     n_clips = micro_batch * 2
     train = write_clips(world, "train", [clip_seconds] * n_clips, seed=0)
     data_cfg = DataConfig(train=[str(train)], batch_seconds=1e6, max_batch_size=batch)
-    loader, _ = build_dataloader([train], model.sample_rates, model.tasks, data_cfg, train=True,
-                                 task_names=model.task_names)
+    loader, _ = build_dataloader(
+        [train], model.sample_rates, model.tasks, data_cfg, train=True, task_names=model.task_names
+    )
     dataset, collate = loader.dataset, loader.collate_fn
     accumulation = max(1, batch // micro_batch)
     train_cfg = TrainConfig(lr=5e-5, warmup_ratio=0.0, max_steps=100000)
@@ -289,16 +364,23 @@ def run_paper_bench(device: str, out: Path, quick: bool = False, log: Callable[[
     def reference(m: Any, b: Any) -> Any:
         return encode_reference(m, b, (0,), 30.0)
 
-    autocast = lambda: torch.autocast("cuda", dtype=torch.bfloat16)
+    def autocast() -> Any:
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+
     log("[bench] FLOPs of one micro-batch")
     one = make_batch(dataset, collate, list(range(micro_batch)), device)
     with autocast():
-        flops = {"ours": step_flops(model, one, encode_ours_nocache, make_opt),
-                 "reference": step_flops(model, one, reference, make_opt)}
+        flops = {
+            "ours": step_flops(model, one, encode_ours_nocache, make_opt),
+            "reference": step_flops(model, one, reference, make_opt),
+        }
     for key in ("ours", "reference"):  # a step is `accumulation` micro-batches
         flops[key] = {k: v * accumulation for k, v in flops[key].items()}
-    flops.update(batch_size=micro_batch * accumulation, audio_seconds=one.audio_seconds * accumulation,
-                 method="FlopCounterMode on one micro-batch forward + backward, times the accumulation")
+    flops.update(
+        batch_size=micro_batch * accumulation,
+        audio_seconds=one.audio_seconds * accumulation,
+        method="FlopCounterMode on one micro-batch forward + backward, times the accumulation",
+    )
     results["flops"] = flops
 
     log(f"[bench] training: batch {batch} = {micro_batch} x {accumulation} accumulation")
@@ -309,11 +391,24 @@ def run_paper_bench(device: str, out: Path, quick: bool = False, log: Callable[[
     variants = {
         "ours_cached": ("ours: variable length, batched, cache warm", encode_ours),
         "ours_no_cache": ("ours: variable length, batched, no cache", encode_ours_nocache),
-        "reference": ("reference: batch of 1 through the encoders, Whisper padded to 30 s, no cache", reference),
+        "reference": (
+            "reference: batch of 1 through the encoders, Whisper padded to 30 s, no cache",
+            reference,
+        ),
     }
-    runs = train_throughput(model, dataset, collate, make_opt, variants, batch_size=micro_batch, steps=steps,
-                            device=device, autocast=autocast(), accumulation=accumulation,
-                            between=lambda: bursts.extend(peak_bursts(device, 2.0)))
+    runs = train_throughput(
+        model,
+        dataset,
+        collate,
+        make_opt,
+        variants,
+        batch_size=micro_batch,
+        steps=steps,
+        device=device,
+        autocast=autocast(),
+        accumulation=accumulation,
+        between=lambda: bursts.extend(peak_bursts(device, 2.0)),
+    )
     for run in runs.values():
         run["precision"] = "bf16"  # LLM weights in bf16, everything under bf16 autocast
     results["matmul_peak"] = attach_utilisation(runs, flops, bursts)
@@ -321,7 +416,9 @@ def run_paper_bench(device: str, out: Path, quick: bool = False, log: Callable[[
     results["baseline_ratio"] = baseline_ratios(runs)
     log("[bench] feature cache epochs")
     with autocast():
-        results["feature_cache"] = feature_cache_epochs(model, dataset, collate, batch_size=micro_batch, device=device)
+        results["feature_cache"] = feature_cache_epochs(
+            model, dataset, collate, batch_size=micro_batch, device=device
+        )
     results["memory"] = memory_snapshot(device)
     results["total_seconds"] = time.perf_counter() - t_start
     return write_results(results, out)

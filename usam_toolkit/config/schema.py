@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from ..data.config import DataConfig
 from ..evaluate.config import EvalConfig
@@ -22,23 +22,23 @@ class RecipeSchema:
 
     experiment: str = "unnamed"
     # Free-form values for interpolation elsewhere in the recipe, e.g. ``data.train: [${vars.world}/train.jsonl]``.
-    vars: Dict[str, Any] = field(default_factory=dict)
+    vars: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     seed: int = 0
     output_dir: str = "runs/${experiment}"
     # None: $USAM_CACHE_DIR, else ~/.cache/usam_toolkit
-    cache_dir: Optional[str] = None
+    cache_dir: str | None = None
     # Folder that relative paths resolve against (relative: from the recipe file's folder); None: the
     # recipe file's folder. Training records it, absolute, in the checkpoint's copy of the recipe, so that
     # copy still finds the data and models.
-    base_dir: Optional[str] = None
-    encoders: List[Any] = field(default_factory=list)
+    base_dir: str | None = None
+    encoders: list[Any] = field(default_factory=list)
     fusion: FusionConfig = field(default_factory=FusionConfig)
-    projectors: List[Any] = field(default_factory=list)
+    projectors: list[Any] = field(default_factory=list)
     audio_norm: AudioNormConfig = field(default_factory=AudioNormConfig)
-    llm: Optional[Any] = None
-    losses: List[Any] = field(default_factory=list)
-    tasks: List[Any] = field(default_factory=list)
+    llm: Any | None = None
+    losses: list[Any] = field(default_factory=list)
+    tasks: list[Any] = field(default_factory=list)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluate: EvalConfig = field(default_factory=EvalConfig)

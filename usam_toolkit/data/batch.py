@@ -36,11 +36,11 @@ class Batch:
 
     ids: list[str]
     tasks: list[str]
-    task_ids: "torch.Tensor"
-    audio: dict[int, "torch.Tensor"]
-    audio_lengths: dict[int, "torch.Tensor"]
+    task_ids: torch.Tensor
+    audio: dict[int, torch.Tensor]
+    audio_lengths: dict[int, torch.Tensor]
     audio_hashes: list[str]
-    durations: "torch.Tensor"
+    durations: torch.Tensor
     targets: list[str]
     references: list[list[str]]
     prompts_left: list[str]
@@ -56,7 +56,7 @@ class Batch:
         """Total seconds of (unpadded) audio."""
         return float(self.durations.sum().item()) if len(self) else 0.0
 
-    def to(self, device: "torch.device | str", non_blocking: bool = False) -> "Batch":
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
         """A copy with every tensor on ``device``."""
         return replace(
             self,
@@ -68,7 +68,7 @@ class Batch:
             durations=self.durations.to(device, non_blocking=non_blocking),
         )
 
-    def pin_memory(self) -> "Batch":
+    def pin_memory(self) -> Batch:
         """Pinned copy (DataLoader ``pin_memory=True`` calls this)."""
         return replace(
             self,

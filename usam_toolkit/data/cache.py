@@ -13,8 +13,9 @@ sees a half-written file.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..atomic import atomic_path
 from ..interfaces import EncoderOutput
@@ -56,7 +57,7 @@ def cache_key(encoder_fingerprint: str, precision: str = "fp32") -> str:
     return encoder_fingerprint if precision == "fp32" else f"{encoder_fingerprint}|precision={precision}"
 
 
-def feature_cosine(a: "torch.Tensor", b: "torch.Tensor", lengths: "torch.Tensor") -> tuple[float, float]:
+def feature_cosine(a: torch.Tensor, b: torch.Tensor, lengths: torch.Tensor) -> tuple[float, float]:
     """Mean and minimum cosine similarity between the frames of ``a`` and ``b`` ``[B, T, D]`` over the
     valid frames (``lengths`` ``[B]``), computed in float64."""
     import torch
@@ -96,7 +97,7 @@ class FeatureCache:
         fp = hashlib.sha1(fingerprint.encode("utf-8")).hexdigest()[:16]
         return self.root / fp / content_hash[:2] / f"{content_hash}.safetensors"
 
-    def get(self, content_hash: str, fingerprint: str) -> tuple["torch.Tensor", float] | None:
+    def get(self, content_hash: str, fingerprint: str) -> tuple[torch.Tensor, float] | None:
         """``(features [T, D], frame_rate)`` or None if absent, unreadable or of another fingerprint."""
         from safetensors import safe_open
 
@@ -118,7 +119,7 @@ class FeatureCache:
         self.hits += 1
         return feats, rate
 
-    def put(self, content_hash: str, fingerprint: str, features: "torch.Tensor", frame_rate: float) -> Path:
+    def put(self, content_hash: str, fingerprint: str, features: torch.Tensor, frame_rate: float) -> Path:
         """Store ``features`` ``[T, D]`` atomically; returns the file."""
         from safetensors.torch import save_file
 
@@ -189,7 +190,7 @@ class CachedEncoder(_Module):
             self._fingerprint = cache_key(str(self.encoder.fingerprint()), self.precision)
         return self._fingerprint
 
-    def _check_bf16(self, audio: "torch.Tensor", lengths: "torch.Tensor", bf16: EncoderOutput) -> None:
+    def _check_bf16(self, audio: torch.Tensor, lengths: torch.Tensor, bf16: EncoderOutput) -> None:
         """Once: the bf16 features of this batch against fp32 ones; refuse bf16 below the threshold."""
         import torch
 
@@ -207,7 +208,7 @@ class CachedEncoder(_Module):
         self.bf16_cosine = mean
 
     def forward(
-        self, audio: "torch.Tensor", audio_lengths: "torch.Tensor", hashes: Sequence[str] | None = None
+        self, audio: torch.Tensor, audio_lengths: torch.Tensor, hashes: Sequence[str] | None = None
     ) -> EncoderOutput:
         """Encode ``audio`` ``[B, N]`` with lengths ``[B]``; ``hashes`` are per-sample content hashes."""
         import torch

@@ -36,8 +36,9 @@ import math
 import random
 import zlib
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..audio.decode import AudioLimits, AudioProblem, audio_info, decode_audio
 from ..audio.resample import resample_many
@@ -112,7 +113,9 @@ def length_policies(tasks: Mapping[str, Any], config: DataConfig, *, warn: bool 
             log.warning(
                 "length policy '%s' for task '%s' keeps the whole target of a clip it shortens: the model "
                 "trains on text its audio does not hold (safe for this task: %s)",
-                policy, name, ", ".join(safe),
+                policy,
+                name,
+                ", ".join(safe),
             )
         out[name] = policy
     return out

@@ -20,9 +20,10 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Collection, Iterable, Sequence
+from typing import Any
 
 from ..atomic import atomic_path
 from ..errors import DataError, did_you_mean
@@ -233,7 +234,8 @@ def read_manifest(
                     raw = raw_bytes.decode("utf-8")
                 except UnicodeDecodeError as exc:
                     raise _LineError(
-                        "malformed_json", f"not UTF-8 (byte {exc.start + 1}) (valid: one UTF-8 JSON object per line)"
+                        "malformed_json",
+                        f"not UTF-8 (byte {exc.start + 1}) (valid: one UTF-8 JSON object per line)",
                     ) from None
                 try:
                     rec = json.loads(raw)

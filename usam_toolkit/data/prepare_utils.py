@@ -10,8 +10,9 @@ from __future__ import annotations
 import csv
 import logging
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from .manifest import write_manifest
 from .report import BadSample, BadSampleReport

@@ -23,7 +23,7 @@ so a trainer should store its own count of consumed batches and pass it to :meth
 from __future__ import annotations
 
 import random
-from typing import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 
 def task_probabilities(
@@ -71,7 +71,7 @@ class DynamicBatchSampler:
         seed: int = 0,
         shuffle: bool = True,
         drop_last: bool = False,
-        on_set_epoch: "Callable[[int], None] | None" = None,
+        on_set_epoch: Callable[[int], None] | None = None,
     ):
         if len(durations) != len(tasks):
             raise ValueError(f"{len(durations)} durations but {len(tasks)} task names")

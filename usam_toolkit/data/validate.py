@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Collection, Sequence
 
 from ..audio.decode import AudioLimits, AudioProblem, decode_audio
 from ..errors import DataError
@@ -91,8 +91,13 @@ def validate_manifests(
     return summaries
 
 
-def _flush(pending: list[BadSample], before_line: float, strict: bool, report: BadSampleReport,
-           summary: ManifestSummary) -> None:
+def _flush(
+    pending: list[BadSample],
+    before_line: float,
+    strict: bool,
+    report: BadSampleReport,
+    summary: ManifestSummary,
+) -> None:
     """Raise (strict) or record the manifest problems of lines before ``before_line``."""
     while pending and pending[0].line < before_line:
         bad = pending.pop(0)

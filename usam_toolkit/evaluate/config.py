@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
 
 
 @dataclass
@@ -17,9 +16,9 @@ class EvalConfig:
     temperature: float = 1.0
     repetition_penalty: float = 1.0
     # Fixed limit, or None to derive it: base + per_second * audio seconds.
-    max_new_tokens: Optional[int] = None
+    max_new_tokens: int | None = None
     max_new_tokens_base: int = 32
     max_new_tokens_per_second: float = 8.0
     batch_size: int = 8
     # Per task, metric names overriding the task's defaults.
-    metrics: Dict[str, List[str]] = field(default_factory=dict)
+    metrics: dict[str, list[str]] = field(default_factory=dict)

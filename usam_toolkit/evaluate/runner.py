@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from ..interfaces import BuildContext, GenerationConfig
 from .config import EvalConfig
@@ -37,8 +38,14 @@ def generation_config(cfg: EvalConfig, max_audio_seconds: float) -> GenerationCo
     )
 
 
-def decode(model: Any, loader: Iterable[Any], cfg: EvalConfig, device: str = "cpu", progress: bool = True,
-           total: int | None = None) -> list[dict[str, Any]]:
+def decode(
+    model: Any,
+    loader: Iterable[Any],
+    cfg: EvalConfig,
+    device: str = "cpu",
+    progress: bool = True,
+    total: int | None = None,
+) -> list[dict[str, Any]]:
     """Generate one hypothesis per example of ``loader``; returns prediction records in loader order."""
     import torch
     from tqdm import tqdm
@@ -157,14 +164,20 @@ def summary_markdown(results: Mapping[str, Mapping[str, Any]], title: str = "Eva
     return "\n".join(lines) + "\n"
 
 
-def write_outputs(out_dir: Path, records: Sequence[Mapping[str, Any]], results: Mapping[str, Any],
-                  extra: Mapping[str, Any] | None = None) -> None:
+def write_outputs(
+    out_dir: Path,
+    records: Sequence[Mapping[str, Any]],
+    results: Mapping[str, Any],
+    extra: Mapping[str, Any] | None = None,
+) -> None:
     """Write ``predictions.jsonl``, ``metrics.json`` and ``summary.md`` into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / "predictions.jsonl", "w", encoding="utf-8") as f:
         for r in records:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    (out_dir / "metrics.json").write_text(json.dumps({**(extra or {}), "results": results}, indent=2, ensure_ascii=False))
+    (out_dir / "metrics.json").write_text(
+        json.dumps({**(extra or {}), "results": results}, indent=2, ensure_ascii=False)
+    )
     (out_dir / "summary.md").write_text(summary_markdown(results))
 
 

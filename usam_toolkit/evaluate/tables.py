@@ -8,9 +8,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any
 
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -35,7 +36,7 @@ class Column:
     label: str
     task: str
     score: str
-    manifest: Optional[str] = None
+    manifest: str | None = None
     lower_is_better: bool = False
 
 
@@ -44,9 +45,9 @@ class Row:
     """One system of the table: its recipe, where its checkpoint is, and the paper's numbers."""
 
     name: str
-    recipe: Optional[str] = None
-    checkpoint: Optional[str] = None
-    paper: Dict[str, Optional[float]] = field(default_factory=dict)
+    recipe: str | None = None
+    checkpoint: str | None = None
+    paper: dict[str, float | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -55,9 +56,9 @@ class TableSpec:
 
     title: str = ""
     source: str = ""
-    vars: Dict[str, Any] = field(default_factory=dict)
-    columns: List[Column] = field(default_factory=list)
-    rows: List[Row] = field(default_factory=list)
+    vars: dict[str, Any] = field(default_factory=dict)
+    columns: list[Column] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
 
 
 def load_table(path: str | Path) -> tuple[TableSpec, Path]:
@@ -76,8 +77,10 @@ def load_table(path: str | Path) -> tuple[TableSpec, Path]:
     for row in spec.rows:
         for k in row.paper:
             if k not in keys:
-                raise ConfigError(f"{path}: row '{row.name}' gives a paper value for '{k}', which is not a column."
-                                  f"{did_you_mean(k, keys)} Columns: {', '.join(keys)}.")
+                raise ConfigError(
+                    f"{path}: row '{row.name}' gives a paper value for '{k}', which is not a column."
+                    f"{did_you_mean(k, keys)} Columns: {', '.join(keys)}."
+                )
     return spec, path.parent
 
 
@@ -97,14 +100,21 @@ def _fmt(v: float | None) -> str:
     return "–" if v is None else f"{v:.2f}"
 
 
-def render(spec: TableSpec, ours: Mapping[str, Mapping[str, float | None]], rows: Sequence[str] | None = None) -> tuple[str, str]:
+def render(
+    spec: TableSpec, ours: Mapping[str, Mapping[str, float | None]], rows: Sequence[str] | None = None
+) -> tuple[str, str]:
     """Markdown and CSV of ours vs the paper's, with the difference (ours − paper)."""
     names = [r.name for r in spec.rows if rows is None or r.name in rows]
     paper = {r.name: r.paper for r in spec.rows}
     head = ["system"] + [c.label for c in spec.columns]
-    md = [f"## {spec.title}" if spec.title else "", "",
-          "Each cell: ours / paper (ours − paper); ↓ lower is better, ↑ higher is better.", "",
-          "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    md = [
+        f"## {spec.title}" if spec.title else "",
+        "",
+        "Each cell: ours / paper (ours − paper); ↓ lower is better, ↑ higher is better.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["system", "column", "ours", "paper", "difference"])
@@ -115,14 +125,29 @@ def render(spec: TableSpec, ours: Mapping[str, Mapping[str, float | None]], rows
             diff = None if o is None or p is None else o - p
             arrow = "↓" if c.lower_is_better else "↑"
             cells.append(f"{_fmt(o)} / {_fmt(p)}" + ("" if diff is None else f" ({diff:+.2f}{arrow})"))
-            writer.writerow([name, c.label, "" if o is None else f"{o:.4f}", "" if p is None else p,
-                             "" if diff is None else f"{diff:.4f}"])
+            writer.writerow(
+                [
+                    name,
+                    c.label,
+                    "" if o is None else f"{o:.4f}",
+                    "" if p is None else p,
+                    "" if diff is None else f"{diff:.4f}",
+                ]
+            )
         md.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(md).lstrip() + "\n", buf.getvalue()
 
 
-def reproduce(table: str | Path, out_dir: Path, *, rows: Sequence[str] | None = None, train: bool = False,
-              device: str | None = None, overrides: Sequence[str] = (), progress: bool = True) -> dict[str, dict[str, float | None]]:
+def reproduce(
+    table: str | Path,
+    out_dir: Path,
+    *,
+    rows: Sequence[str] | None = None,
+    train: bool = False,
+    device: str | None = None,
+    overrides: Sequence[str] = (),
+    progress: bool = True,
+) -> dict[str, dict[str, float | None]]:
     """Train (``train=True``, when no checkpoint exists) or load each row, evaluate it, and write
     ``table.md``, ``table.csv`` and ``ours.json`` into ``out_dir``."""
     from ..pipeline import evaluate_model, load_for_evaluation, pick_device, train_recipe
@@ -158,8 +183,9 @@ def reproduce(table: str | Path, out_dir: Path, *, rows: Sequence[str] | None = 
         for manifest, cols in by_manifest.items():
             manifests = [str((folder / manifest).resolve())] if manifest else None
             tag = Path(manifest).stem if manifest else "test"
-            results = evaluate_model(cfg, model, out_dir / "eval" / slug / tag, manifests=manifests, device=dev,
-                                     progress=progress)
+            results = evaluate_model(
+                cfg, model, out_dir / "eval" / slug / tag, manifests=manifests, device=dev, progress=progress
+            )
             for c in cols:
                 values[c.key] = lookup(results, c.task, c.score)
         ours[row.name] = values

@@ -20,8 +20,30 @@ from ..audio.decode import AudioLimits, AudioProblem, check_sample_rate, check_s
 
 #: File name extensions walked in folders (formats libsndfile decodes), lower case, with the dot.
 AUDIO_EXTENSIONS = (
-    ".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".snd", ".caf",
-    ".w64", ".rf64", ".voc", ".htk", ".sd2", ".nist", ".sph", ".paf", ".svx", ".xi", ".wve", ".mat",
+    ".wav",
+    ".flac",
+    ".ogg",
+    ".oga",
+    ".opus",
+    ".mp3",
+    ".aif",
+    ".aiff",
+    ".aifc",
+    ".au",
+    ".snd",
+    ".caf",
+    ".w64",
+    ".rf64",
+    ".voc",
+    ".htk",
+    ".sd2",
+    ".nist",
+    ".sph",
+    ".paf",
+    ".svx",
+    ".xi",
+    ".wve",
+    ".mat",
 )
 
 
@@ -149,7 +171,8 @@ def probe_bytes(data: bytes, name: str, limits: AudioLimits | None = None) -> By
         info = sf.info(_Upload(data, name))
     except Exception as exc:  # noqa: BLE001 - libsndfile raises several types for content it does not know
         raise InputProblem(
-            name, "unsupported_type",
+            name,
+            "unsupported_type",
             f"not audio libsndfile can decode ({exc}); valid: wav, flac, ogg, mp3 ...",
         ) from None
     if info.channels < 1:
@@ -166,8 +189,9 @@ def probe_bytes(data: bytes, name: str, limits: AudioLimits | None = None) -> By
     return out
 
 
-def load_bytes(data: bytes, name: str, limits: AudioLimits | None = None,
-               info: BytesInfo | None = None) -> AudioInput:
+def load_bytes(
+    data: bytes, name: str, limits: AudioLimits | None = None, info: BytesInfo | None = None
+) -> AudioInput:
     """Decode audio held in memory (an upload) to mono; soundfile sniffs the format from the content.
 
     The header is read first (:func:`probe_bytes`, or ``info`` when the caller already did), so a small
@@ -196,17 +220,19 @@ def load_bytes(data: bytes, name: str, limits: AudioLimits | None = None,
                     break
                 if got + n > info.capacity:
                     raise InputProblem(
-                        name, "header_mismatch",
+                        name,
+                        "header_mismatch",
                         f"decodes to more than the {info.frames} frames its header declares; "
                         "valid: a complete, consistent file",
                     )
-                np.mean(part, axis=1, out=mono[got:got + n])
+                np.mean(part, axis=1, out=mono[got : got + n])
                 got += n
     except InputProblem:
         raise
     except Exception as exc:  # noqa: BLE001 - libsndfile raises several types for content it cannot decode
         raise InputProblem(
-            name, "unreadable",
+            name,
+            "unreadable",
             f"decoding failed after {got / info.sample_rate:.2f} s ({exc}); valid: a complete file",
         ) from None
     return from_array(mono[:got], info.sample_rate, name, limits=limits)
@@ -218,7 +244,9 @@ def _to_numpy(audio: Any) -> np.ndarray:
     return np.asarray(audio, dtype=np.float32)
 
 
-def from_array(audio: Any, sample_rate: int | None, name: str, limits: AudioLimits | None = None) -> AudioInput:
+def from_array(
+    audio: Any, sample_rate: int | None, name: str, limits: AudioLimits | None = None
+) -> AudioInput:
     """Check and downmix one array or tensor: ``[N]`` mono or ``[channels, N]`` (averaged to mono).
 
     Raises:
@@ -231,7 +259,8 @@ def from_array(audio: Any, sample_rate: int | None, name: str, limits: AudioLimi
     if x.ndim == 2:
         if x.shape[0] > x.shape[1]:
             raise InputProblem(
-                name, "bad_shape",
+                name,
+                "bad_shape",
                 f"shape {tuple(x.shape)} looks like [N, channels]; valid: [N] or [channels, N] (transpose it)",
             )
         x = x.mean(axis=0)
@@ -251,7 +280,9 @@ def is_single(audio: Any) -> bool:
     return not isinstance(audio, (list, tuple))
 
 
-def to_inputs(audio: Any, sample_rate: int | None = None, limits: AudioLimits | None = None) -> list[AudioInput]:
+def to_inputs(
+    audio: Any, sample_rate: int | None = None, limits: AudioLimits | None = None
+) -> list[AudioInput]:
     """Every clip of ``audio`` (a path, an array/tensor, or a list of them) as :class:`AudioInput`.
 
     Raises:

@@ -75,7 +75,12 @@ class Result:
 
     def to_dict(self) -> dict[str, Any]:
         if self.error is not None:
-            return {"file": self.name, "task": self.task, "error": self.error.reason, "detail": self.error.detail}
+            return {
+                "file": self.name,
+                "task": self.task,
+                "error": self.error.reason,
+                "detail": self.error.detail,
+            }
         return {
             "file": self.name,
             "task": self.task,
@@ -130,9 +135,16 @@ class Engine:
             which and why. Frozen encoders stay fp32 under bf16 (the features the model was trained on).
     """
 
-    def __init__(self, model: Any, cfg: Any, device: str = "cpu", batch_size: int | None = None,
-                 window_seconds: float | None = 30.0, overlap_seconds: float = 0.0,
-                 precision: str = "auto") -> None:
+    def __init__(
+        self,
+        model: Any,
+        cfg: Any,
+        device: str = "cpu",
+        batch_size: int | None = None,
+        window_seconds: float | None = 30.0,
+        overlap_seconds: float = 0.0,
+        precision: str = "auto",
+    ) -> None:
         from ..config.loader import section
         from ..evaluate.config import EvalConfig
 
@@ -179,7 +191,9 @@ class Engine:
             valid = {f.name for f in dataclasses.fields(GenerationConfig)}
             unknown = sorted(set(overrides) - valid)
             if unknown:
-                raise ConfigError(f"unknown generation setting(s) {unknown}; valid: {', '.join(sorted(valid))}")
+                raise ConfigError(
+                    f"unknown generation setting(s) {unknown}; valid: {', '.join(sorted(valid))}"
+                )
             gen = dataclasses.replace(gen, **dict(overrides))
         return gen
 
@@ -191,9 +205,15 @@ class Engine:
         from ..data.dataset import audio_hash
         from ..data.manifest import Example
 
-        seg = clip.samples[win.start:win.end]
-        ex = Example(id=f"{clip.name}#{win.index}", audio=clip.name, task=request.task, target="",
-                     target_lang=request.target_lang, prompt=request.prompt)
+        seg = clip.samples[win.start : win.end]
+        ex = Example(
+            id=f"{clip.name}#{win.index}",
+            audio=clip.name,
+            task=request.task,
+            target="",
+            target_lang=request.target_lang,
+            prompt=request.prompt,
+        )
         left, right = task_obj.prompt(ex, 0)
         return {
             "example": ex,
@@ -206,7 +226,9 @@ class Engine:
             "references": [""],
         }
 
-    def _decode(self, samples: list[dict[str, Any]], overrides: Mapping[str, Any] | None) -> tuple[list[str], Any]:
+    def _decode(
+        self, samples: list[dict[str, Any]], overrides: Mapping[str, Any] | None
+    ) -> tuple[list[str], Any]:
         import torch
 
         from ..data.dataset import Collator
@@ -222,8 +244,13 @@ class Engine:
         weights = projected.extras.get("routing_weights")
         return [t.strip() for t in texts], (weights.float().cpu() if weights is not None else None)
 
-    def run(self, clips: Sequence[AudioInput | InputProblem], request: Request,
-            generation: Mapping[str, Any] | None = None, progress: bool = False) -> list[Result]:
+    def run(
+        self,
+        clips: Sequence[AudioInput | InputProblem],
+        request: Request,
+        generation: Mapping[str, Any] | None = None,
+        progress: bool = False,
+    ) -> list[Result]:
         """Answer ``request`` for every clip; an :class:`InputProblem` in ``clips`` becomes a failed result.
 
         Raises:
@@ -241,15 +268,19 @@ class Engine:
                 results.append(Result(clip.name, request.task, error=clip))
                 continue
             results.append(Result(clip.name, request.task, duration=clip.seconds, timestamps=stamped))
-            for win in plan_windows(len(clip.samples), clip.sample_rate, self.window_seconds, self.overlap_seconds):
+            for win in plan_windows(
+                len(clip.samples), clip.sample_rate, self.window_seconds, self.overlap_seconds
+            ):
                 jobs.append((i, win.index, clip, win))
         # Longest first: similar lengths share a batch, and the bar's first estimate is pessimistic.
         jobs.sort(key=lambda j: -(j[3].end - j[3].start) / j[2].sample_rate)
         done: dict[tuple[int, int], WindowResult] = {}
         bar = tqdm(total=len(jobs), desc="infer", unit="window", disable=not progress, dynamic_ncols=True)
         for k in range(0, len(jobs), self.batch_size):
-            chunk = jobs[k:k + self.batch_size]
-            texts, weights = self._decode([self._sample(c, w, request, task_obj) for _, _, c, w in chunk], generation)
+            chunk = jobs[k : k + self.batch_size]
+            texts, weights = self._decode(
+                [self._sample(c, w, request, task_obj) for _, _, c, w in chunk], generation
+            )
             for row, ((i, wi, clip, win), text) in enumerate(zip(chunk, texts)):
                 start, end = win.seconds(clip.sample_rate)
                 rw = [round(float(v), 6) for v in weights[row]] if weights is not None else None
@@ -262,8 +293,11 @@ class Engine:
             wins = [done[key] for key in sorted(k for k in done if k[0] == i)]
             res.windows = wins
             if stamped or len(wins) == 1:
-                res.text = stitch_texts([w.text for w in wins], overlap=self.overlap_seconds > 0) if stamped \
+                res.text = (
+                    stitch_texts([w.text for w in wins], overlap=self.overlap_seconds > 0)
+                    if stamped
                     else wins[0].text
+                )
             else:
                 res.text = " | ".join(f"[{clock(w.start)}-{clock(w.end)}] {w.text}" for w in wins)
             res.routing_weights = _mean_weights(wins)

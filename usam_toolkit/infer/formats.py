@@ -46,8 +46,18 @@ def format_jsonl(results: Iterable[Result], per_window: bool = False) -> Iterato
             yield json.dumps(r.to_dict(), ensure_ascii=False)
             continue
         for i, w in enumerate(r.windows):
-            yield json.dumps({"file": r.name, "task": r.task, "window": i, "start": w.start, "end": w.end,
-                              "text": w.text, "routing_weights": w.routing_weights}, ensure_ascii=False)
+            yield json.dumps(
+                {
+                    "file": r.name,
+                    "task": r.task,
+                    "window": i,
+                    "start": w.start,
+                    "end": w.end,
+                    "text": w.text,
+                    "routing_weights": w.routing_weights,
+                },
+                ensure_ascii=False,
+            )
 
 
 def format_srt(results: Iterable[Result]) -> Iterator[str]:

@@ -32,6 +32,11 @@ def smoke_checkpoint(run_dir: str | Path, steps: int = 3, world: str | Path | No
 
     from ..pipeline import train_recipe
 
-    result = train_recipe(SMOKE_RECIPE, [f"train.max_steps={steps}", "data.valid=[]"], out=str(run_dir / "run"),
-                          device="cpu", progress=False)
+    result = train_recipe(
+        SMOKE_RECIPE,
+        [f"train.max_steps={steps}", "data.valid=[]"],
+        out=str(run_dir / "run"),
+        device="cpu",
+        progress=False,
+    )
     return Path(result.last_checkpoint)

@@ -25,8 +25,13 @@ class Window:
         return self.start / sample_rate, self.end / sample_rate
 
 
-def plan_windows(n_samples: int, sample_rate: int, window_seconds: float | None = 30.0,
-                 overlap_seconds: float = 0.0, min_tail_seconds: float = 1.0) -> list[Window]:
+def plan_windows(
+    n_samples: int,
+    sample_rate: int,
+    window_seconds: float | None = 30.0,
+    overlap_seconds: float = 0.0,
+    min_tail_seconds: float = 1.0,
+) -> list[Window]:
     """Windows covering ``[0, n_samples)``; one window when the clip fits or ``window_seconds`` is None/<=0.
 
     Example: 70 s at 30 s windows, no overlap -> [0, 30), [30, 60), [60, 70).
@@ -34,7 +39,9 @@ def plan_windows(n_samples: int, sample_rate: int, window_seconds: float | None 
     if not window_seconds or window_seconds <= 0 or n_samples <= round(window_seconds * sample_rate):
         return [Window(0, 0, n_samples)]
     if not 0 <= overlap_seconds < window_seconds:
-        raise ValueError(f"overlap_seconds={overlap_seconds} must be >= 0 and below window_seconds={window_seconds}")
+        raise ValueError(
+            f"overlap_seconds={overlap_seconds} must be >= 0 and below window_seconds={window_seconds}"
+        )
     size = round(window_seconds * sample_rate)
     hop = round((window_seconds - overlap_seconds) * sample_rate)
     min_tail = round(min_tail_seconds * sample_rate)
@@ -57,7 +64,9 @@ def plan_windows(n_samples: int, sample_rate: int, window_seconds: float | None 
 
 
 def _merge(left: list[str], right: list[str], max_words: int = 20) -> list[str]:
-    norm = lambda w: w.lower().strip(".,;:!?\"'")
+    def norm(w: str) -> str:
+        return w.lower().strip(".,;:!?\"'")
+
     for k in range(min(len(left), len(right), max_words), 0, -1):
         if [norm(w) for w in left[-k:]] == [norm(w) for w in right[:k]]:
             return left + right[k:]

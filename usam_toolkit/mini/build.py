@@ -150,7 +150,9 @@ def load_sources(text_tts: bool = False) -> Sources:
         texts = sentences.read_sentences(sentences.fortune_files(debian.package_files("fortunes")))
         flite_voices = speech.available_flite_voices()
         if not texts or not flite_voices:
-            raise DataError("the speech world needs fortune sentences and flite voices; check `dpkg -L fortunes`, `flite -lv`")
+            raise DataError(
+                "the speech world needs fortune sentences and flite voices; check `dpkg -L fortunes`, `flite -lv`"
+            )
     return Sources(english, french, librivox, voices, fd, soundfont, durations, texts, flite_voices)
 
 
@@ -293,7 +295,7 @@ def plan_text_tts(src: Sources, spec: ScaleSpec, seed: int, held_out: set[str]) 
         )
         phone = index % 4 >= 2
         group = speech.sentence_group(text)
-        name = f"{group[len('sent-'):]}-{voice.tag}{'-8k' if phone else ''}"
+        name = f"{group[len('sent-') :]}-{voice.tag}{'-8k' if phone else ''}"
         entry = {
             "id": f"asr-text-{name}",
             "audio": f"audio/tts-text/{name}.wav",
@@ -522,9 +524,7 @@ def build_world(
         "manifests": {s: f"{s}.jsonl" for s in SPLITS}
         | {f"{s}_{t}": f"{s}_{t}.jsonl" for s in SPLITS for t in TASKS},
         "split_unit": "group: sentence (asr, s2tt), sound name or caption signature (aac), musical recipe (mc)",
-        "sources": {
-            name: {"version": versions[name], "used_for": why} for name, why in packages.items()
-        },
+        "sources": {name: {"version": versions[name], "used_for": why} for name, why in packages.items()},
         "tools": {
             "espeak-ng": debian.tool_version("espeak-ng"),
             "fluidsynth": debian.tool_version("fluidsynth"),

@@ -125,7 +125,9 @@ def _fmt(v: float | None) -> str:
     return "–" if v is None else f"{v:.2f}"
 
 
-def report_markdown(table: Mapping[str, Mapping[str, Any]], timing: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
+def report_markdown(
+    table: Mapping[str, Mapping[str, Any]], timing: Mapping[str, Any], meta: Mapping[str, Any]
+) -> str:
     """The demo's report: the results table, the verdicts and the timing."""
     lines = [
         "# U-SAM mini world: demo results",
@@ -146,8 +148,11 @@ def report_markdown(table: Mapping[str, Mapping[str, Any]], timing: Mapping[str,
         lines.append(f"- {task} ({entry.get('primary')}): {entry.get('beats_baselines')}")
     absent = [t for t in dict.fromkeys(s.task for s in SCORES) if t not in table]
     if absent:
-        lines += ["", f"Not in this recipe, so not reported: {', '.join(absent)}. Speech recognition is learnt by "
-                  "`recipes/mini/speech.yaml` (docs/mini-world.md, \"Speech\")."]
+        lines += [
+            "",
+            f"Not in this recipe, so not reported: {', '.join(absent)}. Speech recognition is learnt by "
+            '`recipes/mini/speech.yaml` (docs/mini-world.md, "Speech").',
+        ]
     lines += ["", "| stage | wall s | CPU s |", "|---|---|---|"]
     for stage, t in timing["stages"].items():
         lines.append(f"| {stage} | {t['wall_s']} | {t['cpu_s']} |")
@@ -157,16 +162,23 @@ def report_markdown(table: Mapping[str, Mapping[str, Any]], timing: Mapping[str,
 
 def print_table(table: Mapping[str, Mapping[str, Any]]) -> None:
     """The comparison as plain text on stdout."""
-    print(f"{'task':5} {'score':8} " + " ".join(f"{name.replace('most_frequent', 'most-freq'):>10}" for name in SYSTEMS))
+    print(
+        f"{'task':5} {'score':8} "
+        + " ".join(f"{name.replace('most_frequent', 'most-freq'):>10}" for name in SYSTEMS)
+    )
     for task, entry in table.items():
         for label, row in entry["scores"].items():
             star = "*" if label == entry.get("primary") else " "
             print(f"{task:5} {label:7}{star} " + " ".join(f"{_fmt(row[name]):>10}" for name in SYSTEMS))
-    print("* primary score; beats every baseline: "
-          + ", ".join(f"{t}={e.get('beats_baselines')}" for t, e in table.items()))
+    print(
+        "* primary score; beats every baseline: "
+        + ", ".join(f"{t}={e.get('beats_baselines')}" for t, e in table.items())
+    )
 
 
-def text_baseline_results(cfg: Any, model_tasks: Mapping[str, Any], out_dir: Path, kind: str) -> dict[str, Any]:
+def text_baseline_results(
+    cfg: Any, model_tasks: Mapping[str, Any], out_dir: Path, kind: str
+) -> dict[str, Any]:
     """Score the text-only baseline ``kind`` (a key of :data:`TEXT_BASELINES`) on the recipe's test split."""
 
     from ..config.loader import recipe_base_dir, section
@@ -231,8 +243,9 @@ def run_demo(
     per_system: dict[str, Any] = {}
 
     untrained_dir = out / "eval" / "untrained"
-    recipe_key = hashlib.sha256(json.dumps(OmegaConf.to_container(cfg, resolve=True), sort_keys=True,
-                                           default=str).encode()).hexdigest()
+    recipe_key = hashlib.sha256(
+        json.dumps(OmegaConf.to_container(cfg, resolve=True), sort_keys=True, default=str).encode()
+    ).hexdigest()
 
     def untrained() -> dict[str, Any]:
         # It depends on the resolved recipe only (seed included): reused when that is unchanged.
@@ -243,15 +256,19 @@ def run_demo(
                 print(f"[demo] reusing the untrained model's scores in {untrained_dir}")
                 return found["results"]
         model = build_model(cfg, device)
-        return evaluate_model(cfg, model, untrained_dir, device=device, progress=progress,
-                              extra={"recipe_sha256": recipe_key})
+        return evaluate_model(
+            cfg, model, untrained_dir, device=device, progress=progress, extra={"recipe_sha256": recipe_key}
+        )
 
     print("[demo] scoring the untrained model on the test split")
     per_system["untrained"] = clock.run("score untrained", untrained)
     model_dir = out / "model"
     if retrain or find_latest(model_dir) is None:
         print(f"[demo] training {recipe}")
-        clock.run("train", lambda: train_recipe(recipe, overrides, out=str(model_dir), device=device, progress=progress))
+        clock.run(
+            "train",
+            lambda: train_recipe(recipe, overrides, out=str(model_dir), device=device, progress=progress),
+        )
 
     def trained() -> dict[str, Any]:
         tcfg, model = load_for_evaluation(model_dir, overrides, recipe=recipe, device=device)
@@ -263,7 +280,8 @@ def run_demo(
     tasks = per_system.pop("_tasks")
     for kind in TEXT_BASELINES:
         per_system[kind] = clock.run(
-            f"score {kind.replace('_', ' ')}", lambda k=kind: text_baseline_results(cfg, tasks, out / "eval" / k, k)
+            f"score {kind.replace('_', ' ')}",
+            lambda k=kind: text_baseline_results(cfg, tasks, out / "eval" / k, k),
         )
     table = comparison(per_system)
     timing = {"stages": clock.stages, "total": clock.total()}
@@ -276,7 +294,10 @@ def run_demo(
                 "primary": entry.get("primary"),
                 "beats_baselines": entry.get("beats_baselines"),
                 "scores": entry["scores"],
-                **{name: per_system[name].get(task) or _task_group(per_system[name], task) for name in SYSTEMS},
+                **{
+                    name: per_system[name].get(task) or _task_group(per_system[name], task)
+                    for name in SYSTEMS
+                },
             }
             for task, entry in table.items()
         },
@@ -287,6 +308,8 @@ def run_demo(
     (out / "metrics.json").write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str))
     (out / "report.md").write_text(report_markdown(table, timing, meta))
     print_table(table)
-    print(f"[demo] total {timing['total']['wall_s']} s wall, {timing['total']['cpu_s']} s CPU; "
-          f"wrote {out / 'metrics.json'} and {out / 'report.md'}")
+    print(
+        f"[demo] total {timing['total']['wall_s']} s wall, {timing['total']['cpu_s']} s CPU; "
+        f"wrote {out / 'metrics.json'} and {out / 'report.md'}"
+    )
     return result

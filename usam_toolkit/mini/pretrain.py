@@ -186,7 +186,9 @@ class MusicTagger:
         return {name: head(pooled) for name, head in self.heads.items()}
 
 
-def _accuracy(tagger: MusicTagger, waves: list[Any], tags: list[dict[str, int]], batch: int = 8) -> dict[str, float]:
+def _accuracy(
+    tagger: MusicTagger, waves: list[Any], tags: list[dict[str, int]], batch: int = 8
+) -> dict[str, float]:
     import torch
 
     tagger.train(False)
@@ -343,7 +345,9 @@ def lm_corpus(world: Path, settings: LMSettings) -> tuple[list[str], list[str]]:
     test_path = world / "test.jsonl"
     if test_path.is_file():
         held_out |= _references(_records(test_path))
-    train_texts = _texts_of(train, rng) + generated_captions(settings.generated_captions, settings.seed, held_out)
+    train_texts = _texts_of(train, rng) + generated_captions(
+        settings.generated_captions, settings.seed, held_out
+    )
     dev_texts = [t for t in _texts_of(dev, random.Random(settings.seed + 1)) if t]
     return train_texts, dev_texts
 
@@ -445,12 +449,18 @@ def pretrain_lm(
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.01, betas=(0.9, 0.98))
     warm = max(1, settings.steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / settings.steps))))
+        opt,
+        lambda s: (
+            min(1.0, (s + 1) / warm)
+            * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / settings.steps))))
+        ),
     )
     rng = random.Random(settings.seed)
     model.train()
     for step in range(settings.steps):
-        ids, mask, labels = _batch([rng.choice(train_seqs) for _ in range(settings.batch_size)], tok.pad_token_id)
+        ids, mask, labels = _batch(
+            [rng.choice(train_seqs) for _ in range(settings.batch_size)], tok.pad_token_id
+        )
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         opt.zero_grad()
         loss.backward()
@@ -481,8 +491,11 @@ def pretrain_lm(
         "cpu_seconds": round(time.process_time() - cpu, 1),
     }
     meta_path.write_text(json.dumps(meta, indent=2))
-    log(f"LM: dev perplexity {ppl:.2f} (at init {ppl_init:.1f}); per task on plain references: "
-        + ", ".join(f"{t} {v}" for t, v in by_task.items()) + f" -> {folder}")
+    log(
+        f"LM: dev perplexity {ppl:.2f} (at init {ppl_init:.1f}); per task on plain references: "
+        + ", ".join(f"{t} {v}" for t, v in by_task.items())
+        + f" -> {folder}"
+    )
     return meta
 
 

@@ -32,7 +32,10 @@ def _tone(freq: float, seconds: float, rng: np.random.Generator, amp: float = 0.
 def _speech_like(words: list[str], rng: np.random.Generator) -> np.ndarray:
     parts = []
     for w in words:
-        parts += [_tone(WORDS[w], rng.uniform(0.18, 0.25), rng), np.zeros(int(0.05 * SAMPLE_RATE), np.float32)]
+        parts += [
+            _tone(WORDS[w], rng.uniform(0.18, 0.25), rng),
+            np.zeros(int(0.05 * SAMPLE_RATE), np.float32),
+        ]
     return np.concatenate(parts)
 
 
@@ -50,8 +53,9 @@ def _chord(mode: str, tempo: str, rng: np.random.Generator) -> np.ndarray:
     return np.concatenate(notes).astype(np.float32)
 
 
-def write_smoke_world(out: Path, per_task: tuple[int, int, int] = (8, 2, 2), seed: int = 0,
-                      llm_hidden: int = 32) -> Path:
+def write_smoke_world(
+    out: Path, per_task: tuple[int, int, int] = (8, 2, 2), seed: int = 0, llm_hidden: int = 32
+) -> Path:
     """Write ``train.jsonl``, ``dev.jsonl``, ``test.jsonl``, the wav files and ``tiny-lm/`` under ``out``.
 
     Args:
@@ -81,19 +85,40 @@ def write_smoke_world(out: Path, per_task: tuple[int, int, int] = (8, 2, 2), see
             mode, tempo = ("major", "minor")[i % 2], ("slow", "fast")[(i // 2) % 2]
             items = [
                 ("asr", _speech_like(said, rng), " ".join(said), {}),
-                ("s2tt", _speech_like(said, rng), " ".join(FRENCH[w] for w in said),
-                 {"source_text": " ".join(said), "source_lang": "en", "target_lang": "fr"}),
-                ("aac", _events(kind, count, rng),
-                 [f"a {kind} sounds {('once', 'twice', 'three times')[count - 1]}",
-                  f"{('one', 'two', 'three')[count - 1]} {kind} sounds"], {}),
-                ("mc", _chord(mode, tempo, rng), [f"a {tempo} {mode} chord", f"{tempo} chords in a {mode} key"], {}),
+                (
+                    "s2tt",
+                    _speech_like(said, rng),
+                    " ".join(FRENCH[w] for w in said),
+                    {"source_text": " ".join(said), "source_lang": "en", "target_lang": "fr"},
+                ),
+                (
+                    "aac",
+                    _events(kind, count, rng),
+                    [
+                        f"a {kind} sounds {('once', 'twice', 'three times')[count - 1]}",
+                        f"{('one', 'two', 'three')[count - 1]} {kind} sounds",
+                    ],
+                    {},
+                ),
+                (
+                    "mc",
+                    _chord(mode, tempo, rng),
+                    [f"a {tempo} {mode} chord", f"{tempo} chords in a {mode} key"],
+                    {},
+                ),
             ]
             for task, audio, target, extra in items:
                 rid = f"{split}-{task}-{i}"
                 path = out / "audio" / f"{rid}.wav"
                 sf.write(path, audio, SAMPLE_RATE, subtype="PCM_16")
-                rec = {"id": rid, "audio": f"audio/{rid}.wav", "duration": round(len(audio) / SAMPLE_RATE, 4),
-                       "task": task, "target": target, **extra}
+                rec = {
+                    "id": rid,
+                    "audio": f"audio/{rid}.wav",
+                    "duration": round(len(audio) / SAMPLE_RATE, 4),
+                    "task": task,
+                    "target": target,
+                    **extra,
+                }
                 records.append(rec)
                 texts += target if isinstance(target, list) else [target]
         with open(out / f"{split}.jsonl", "w", encoding="utf-8") as f:

@@ -244,10 +244,22 @@ def flite(text: str, spec: FliteSpec) -> tuple[np.ndarray, int]:
     with tempfile.TemporaryDirectory(prefix="usam-mini-") as tmp:
         txt, wav = Path(tmp) / "text.txt", Path(tmp) / "tts.wav"
         txt.write_text(text, encoding="utf-8")
-        cmd = [exe, "-voice", spec.voice, "--setf", f"duration_stretch={spec.stretch}", "-f", str(txt), "-o", str(wav)]
+        cmd = [
+            exe,
+            "-voice",
+            spec.voice,
+            "--setf",
+            f"duration_stretch={spec.stretch}",
+            "-f",
+            str(txt),
+            "-o",
+            str(wav),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0 or not wav.is_file():
-            raise DataError(f"flite failed for voice {spec.voice} (exit {proc.returncode}): {proc.stderr.strip()}")
+            raise DataError(
+                f"flite failed for voice {spec.voice} (exit {proc.returncode}): {proc.stderr.strip()}"
+            )
         audio, rate = sf.read(str(wav), dtype="float32")
     if audio.ndim > 1:
         audio = audio.mean(axis=1)

@@ -6,9 +6,10 @@ widths at one rate, each projector gets the previous width, the last one the LLM
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -94,7 +95,7 @@ class AudioLLM(nn.Module):
     # Building
     # ------------------------------------------------------------------------------------------
     @classmethod
-    def from_recipe(cls, cfg: DictConfig, registry: Registry | None = None, device: str = "cpu") -> "AudioLLM":
+    def from_recipe(cls, cfg: DictConfig, registry: Registry | None = None, device: str = "cpu") -> AudioLLM:
         """Build every component of a validated recipe (see :func:`usam_toolkit.load_recipe`)."""
         from ..plugins import get_registry
         from .audio_norm import build_audio_norm
@@ -116,8 +117,14 @@ class AudioLLM(nn.Module):
             fields = slot_fields(slot, extra)
             entry = reg.get(kind, str(fields["name"]), where)
             infos.append(
-                ComponentInfo(where, kind, entry.name, entry.provider.plugin, entry.provider.distribution,
-                              entry.provider.version)
+                ComponentInfo(
+                    where,
+                    kind,
+                    entry.name,
+                    entry.provider.plugin,
+                    entry.provider.distribution,
+                    entry.provider.version,
+                )
             )
             return reg.build(kind, fields, ctx, where)
 
@@ -139,11 +146,20 @@ class AudioLLM(nn.Module):
         width, rate = int(fusion.output_dim), float(fusion.frame_rate)
         n_proj = len(cfg.projectors)
         if n_proj == 0:
-            raise ConfigError(f"{path}: 'projectors' is empty; the chain must end at the LLM width ({llm_dim})")
+            raise ConfigError(
+                f"{path}: 'projectors' is empty; the chain must end at the LLM width ({llm_dim})"
+            )
         for i in range(n_proj):
             last = i == n_proj - 1
-            ctx = replace(base, input_dim=width, frame_rate=rate, output_dim=llm_dim if last else None,
-                          llm_dim=llm_dim, prompt_dim=llm_dim, is_last=last)
+            ctx = replace(
+                base,
+                input_dim=width,
+                frame_rate=rate,
+                output_dim=llm_dim if last else None,
+                llm_dim=llm_dim,
+                prompt_dim=llm_dim,
+                is_last=last,
+            )
             proj = build(f"projectors[{i}]", ctx)
             projectors.append(proj)
             width = int(proj.output_dim)
@@ -157,13 +173,15 @@ class AudioLLM(nn.Module):
         loss_ctx = replace(base, input_dim=llm_dim, llm_dim=llm_dim, prompt_dim=llm_dim)
         losses = [build(f"losses[{i}]", loss_ctx) for i in range(len(cfg.losses))]
         if not losses:
-            raise ConfigError(f"{path}: 'losses' is empty; e.g. losses: [{{name: cross_entropy, weight: 1.0}}]")
+            raise ConfigError(
+                f"{path}: 'losses' is empty; e.g. losses: [{{name: cross_entropy, weight: 1.0}}]"
+            )
         weights = [float(s.get("weight", 1.0)) for s in cfg.losses]
         loss_names = [str(s.name) for s in cfg.losses]
         model = cls(encoders, fusion, projectors, llm, losses, loss_names, weights, tasks, infos, audio_norm)
         return model.to(device)
 
-    def train(self, mode: bool = True) -> "AudioLLM":
+    def train(self, mode: bool = True) -> AudioLLM:
         """Set train/eval mode; encoders whose slot says ``frozen`` stay in eval mode either way."""
         super().train(mode)
         if mode:
@@ -196,8 +214,10 @@ class AudioLLM(nn.Module):
     def stage_labels(self) -> list[str]:
         """One label per stage after fusion: ``projectors[i]:<name>`` then ``audio_norm`` when present."""
         names = {c.slot: c.name for c in self.components}
-        labels = [f"projectors[{i}]:{names.get(f'projectors[{i}]', type(p).__name__)}"
-                  for i, p in enumerate(self.projectors)]
+        labels = [
+            f"projectors[{i}]:{names.get(f'projectors[{i}]', type(p).__name__)}"
+            for i, p in enumerate(self.projectors)
+        ]
         return labels + (["audio_norm"] if self.audio_norm is not None else [])
 
     def project(self, fused: EncoderOutput, batch: Any) -> ProjectorOutput:
@@ -268,7 +288,9 @@ class AudioLLM(nn.Module):
         labels = {c.slot: c.name for c in self.components}
         for slot, module in named:
             total, trainable = count_parameters(module)
-            rows.append({"component": slot, "name": labels.get(slot, slot), "total": total, "trainable": trainable})
+            rows.append(
+                {"component": slot, "name": labels.get(slot, slot), "total": total, "trainable": trainable}
+            )
         total, trainable = count_parameters(self)
         rows.append({"component": "all", "name": "", "total": total, "trainable": trainable})
         return rows
@@ -278,7 +300,9 @@ class AudioLLM(nn.Module):
         lines = [f"{'component':<16} {'plugin':<18} {'total':>14} {'trainable':>12} {'share':>8}"]
         for r in rows:
             share = 100.0 * r["trainable"] / max(1, r["total"])
-            lines.append(f"{r['component']:<16} {r['name']:<18} {r['total']:>14,} {r['trainable']:>12,} {share:>7.2f}%")
+            lines.append(
+                f"{r['component']:<16} {r['name']:<18} {r['total']:>14,} {r['trainable']:>12,} {share:>7.2f}%"
+            )
         return "\n".join(lines)
 
     def provenance(self) -> list[dict[str, str]]:

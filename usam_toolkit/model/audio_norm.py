@@ -39,7 +39,9 @@ class AudioTokenNorm(nn.Module):
 def build_audio_norm(cfg: AudioNormConfig, dim: int, embedding_rms: float) -> nn.Module | None:
     """The module for ``cfg`` (None for ``kind: none``)."""
     if cfg.kind not in AUDIO_NORM_KINDS:
-        raise ConfigError(f"audio_norm.kind: '{cfg.kind}' is not valid; choose one of {', '.join(AUDIO_NORM_KINDS)}")
+        raise ConfigError(
+            f"audio_norm.kind: '{cfg.kind}' is not valid; choose one of {', '.join(AUDIO_NORM_KINDS)}"
+        )
     if cfg.kind == "none":
         return None
     return AudioTokenNorm(dim, embedding_rms)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Optional
 
 #: ``fusion.mode`` values: ``average``, and two older names kept for old recipes and checkpoints.
 FUSION_MODES = ("average", "interpolate", "pool")
@@ -23,7 +22,7 @@ class FusionConfig:
     longer downsamples by interpolation.
     """
 
-    frame_rate: Optional[float] = None
+    frame_rate: float | None = None
     mode: str = "average"
 
     def __post_init__(self) -> None:

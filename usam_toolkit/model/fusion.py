@@ -29,7 +29,7 @@ Rules (per sample ``b`` and stream ``s`` with rate ``r_s`` and ``L_s[b]`` valid 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

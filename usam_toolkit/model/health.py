@@ -112,7 +112,7 @@ def stage_tensors(extras: Mapping[str, Any]) -> list[tuple[str, torch.Tensor, to
     for key, value in extras.items():
         if not key.startswith(STAGE_PREFIX) or not isinstance(value, torch.Tensor):
             continue
-        label = key[len(STAGE_PREFIX):]
+        label = key[len(STAGE_PREFIX) :]
         lens = extras.get(LENGTH_PREFIX + label)
         if lens is None:
             lens = torch.full((value.shape[0],), value.shape[1], dtype=torch.long, device=value.device)
@@ -141,5 +141,5 @@ def split_log_key(key: str) -> tuple[str, str] | None:
     """``health/<label>/<figure>`` -> ``(label, figure)``; None for any other key."""
     if not key.startswith(LOG_PREFIX):
         return None
-    label, _, figure = key[len(LOG_PREFIX):].rpartition("/")
+    label, _, figure = key[len(LOG_PREFIX) :].rpartition("/")
     return (label, figure) if label and figure in FIGURES else None

@@ -8,8 +8,9 @@ the slot's ``mode`` and ``lora`` keys, so that no encoder plugin freezes or adap
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from .lora import LoraSettings
@@ -65,7 +66,7 @@ def encoder_mode(values: Mapping[str, Any], where: str) -> EncoderMode:
     return EncoderMode(str(mode), settings)  # type: ignore[arg-type]
 
 
-def apply_encoder_mode(encoder: "nn.Module", settings: EncoderMode, where: str) -> "nn.Module":
+def apply_encoder_mode(encoder: nn.Module, settings: EncoderMode, where: str) -> nn.Module:
     """Apply an encoder slot's mode to the built encoder, in place; returns the encoder.
 
     The mode applies to ``encoder.mode_target`` when the encoder defines it (the sub-module holding the
@@ -84,7 +85,9 @@ def apply_encoder_mode(encoder: "nn.Module", settings: EncoderMode, where: str) 
     return encoder
 
 
-def apply_train_mode(module: "nn.Module", mode: str, lora: LoraSettings | None = None, where: str = "") -> "nn.Module":
+def apply_train_mode(
+    module: nn.Module, mode: str, lora: LoraSettings | None = None, where: str = ""
+) -> nn.Module:
     """Set ``requires_grad`` (and inject LoRA adapters) on ``module`` in place.
 
     Args:
@@ -126,7 +129,7 @@ def apply_train_mode(module: "nn.Module", mode: str, lora: LoraSettings | None =
     return module
 
 
-def count_parameters(module: "nn.Module") -> tuple[int, int]:
+def count_parameters(module: nn.Module) -> tuple[int, int]:
     """``(total, trainable)`` parameter counts."""
     total = sum(p.numel() for p in module.parameters())
     trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)

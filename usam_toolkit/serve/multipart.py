@@ -52,7 +52,7 @@ def parse_form(body: bytes, content_type: str) -> list[Part]:
     """
     delimiter = b"--" + boundary_of(content_type).encode("latin-1")
     start = body.find(delimiter)
-    if start < 0 or (start > 0 and body[start - 2:start] != b"\r\n"):
+    if start < 0 or (start > 0 and body[start - 2 : start] != b"\r\n"):
         raise MultipartError("the body never starts a part (is the boundary right?)")
     parts, pos = [], start + len(delimiter)
     while True:

@@ -165,17 +165,27 @@ class UsamServer(ThreadingHTTPServer):
     # at once is max_connections, not this.
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], inference: Any, max_upload_mb: float = 20.0, *,
-                 max_decoded_mb: float = 256.0, max_total_mb: float = 512.0,
-                 read_timeout: float = 30.0, max_connections: int = 16) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        inference: Any,
+        max_upload_mb: float = 20.0,
+        *,
+        max_decoded_mb: float = 256.0,
+        max_total_mb: float = 512.0,
+        read_timeout: float = 30.0,
+        max_connections: int = 16,
+    ) -> None:
         from ..errors import ConfigError
         from ..infer.engine import drop_feature_cache
 
         one_request = max_decoded_mb + BODY_COPIES * max_upload_mb
         if max_total_mb < one_request:
-            raise ConfigError(f"--max-total-mb {max_total_mb:g} is less than one request may need: "
-                              f"--max-decoded-mb {max_decoded_mb:g} + {BODY_COPIES} x --max-upload-mb "
-                              f"{max_upload_mb:g} = {one_request:g}")
+            raise ConfigError(
+                f"--max-total-mb {max_total_mb:g} is less than one request may need: "
+                f"--max-decoded-mb {max_decoded_mb:g} + {BODY_COPIES} x --max-upload-mb "
+                f"{max_upload_mb:g} = {one_request:g}"
+            )
         if read_timeout <= 0 or max_connections < 1:
             raise ConfigError("read_timeout must be > 0 and max_connections >= 1")
         super().__init__(address, Handler)
@@ -212,8 +222,10 @@ class UsamServer(ThreadingHTTPServer):
     def _refuse_busy(self, request: Any, client_address: Any) -> None:
         message = f"server busy: {self.max_connections} connections already open; retry later"
         body = json.dumps({"error": message, "status": 503}).encode()
-        head = (f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n").encode()
+        head = (
+            f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+        ).encode()
         try:
             request.settimeout(1.0)
             request.sendall(head + body)
@@ -315,11 +327,18 @@ class Handler(BaseHTTPRequestHandler):
 
     def _went_away(self, gone: ClientGone) -> None:
         self.close_connection = True
-        log.info("%s %s %s: client went away %s", self.address_string(), self.command,
-                 urlparse(self.path).path[:100], gone.when)
+        log.info(
+            "%s %s %s: client went away %s",
+            self.address_string(),
+            self.command,
+            urlparse(self.path).path[:100],
+            gone.when,
+        )
 
     def _json(self, status: int, obj: Any) -> None:
-        self._send(status, json.dumps(obj, ensure_ascii=False).encode("utf-8"), "application/json; charset=utf-8")
+        self._send(
+            status, json.dumps(obj, ensure_ascii=False).encode("utf-8"), "application/json; charset=utf-8"
+        )
 
     def _error(self, status: int, message: str, extra: dict[str, str] | None = None) -> None:
         body = json.dumps({"error": message, "status": status}, ensure_ascii=False).encode("utf-8")
@@ -382,7 +401,8 @@ class Handler(BaseHTTPRequestHandler):
             if not chunk:
                 self.close_connection = True
                 raise RequestProblem(
-                    400, f"the body ended after {got} of the {n} bytes its Content-Length announced")
+                    400, f"the body ended after {got} of the {n} bytes its Content-Length announced"
+                )
             chunks.append(chunk)
             got += len(chunk)
         self.read_deadline = None
@@ -486,9 +506,13 @@ class Handler(BaseHTTPRequestHandler):
         task = (fields.get("task") or "").strip() or inf.tasks[0]
         target = (fields.get("target_lang") or "").strip() or None
         if task not in inf.tasks:
-            raise RequestProblem(400, f"this model was not trained for task '{task[:40]}'; its tasks: {', '.join(inf.tasks)}")
+            raise RequestProblem(
+                400, f"this model was not trained for task '{task[:40]}'; its tasks: {', '.join(inf.tasks)}"
+            )
         if target is not None and not re.fullmatch(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?", target):
-            raise RequestProblem(400, f"target_lang '{target[:20]}' is not a language code such as fr, de, zh")
+            raise RequestProblem(
+                400, f"target_lang '{target[:20]}' is not a language code such as fr, de, zh"
+            )
         label = safe_label(filename)
         if not audio:
             raise RequestProblem(400, "the upload is empty")
@@ -496,21 +520,27 @@ class Handler(BaseHTTPRequestHandler):
         try:
             info = probe_bytes(audio, label)
         except InputProblem as p:
-            raise RequestProblem(415 if p.reason == "unsupported_type" else 422,
-                                 f"{label}: {p.reason}: {p.detail}") from None
+            raise RequestProblem(
+                415 if p.reason == "unsupported_type" else 422, f"{label}: {p.reason}: {p.detail}"
+            ) from None
         need = info.decoded_bytes
         if need > srv.max_decoded_bytes:
-            raise RequestProblem(413, (
-                f"{label}: decoded_too_large: {info.frames} frames x {info.channels} channels at "
-                f"{info.sample_rate} Hz ({info.seconds:.1f} s) would take {need / MB:.1f} MB to decode; "
-                "this server accepts at most "
-                f"{srv.max_decoded_mb:g} MB per request (--max-decoded-mb)"))
+            raise RequestProblem(
+                413,
+                (
+                    f"{label}: decoded_too_large: {info.frames} frames x {info.channels} channels at "
+                    f"{info.sample_rate} Hz ({info.seconds:.1f} s) would take {need / MB:.1f} MB to decode; "
+                    "this server accepts at most "
+                    f"{srv.max_decoded_mb:g} MB per request (--max-decoded-mb)"
+                ),
+            )
         self._reserve(need, "to decode an upload")
         try:
             clip = load_bytes(audio, label, info=info)
         except InputProblem as p:
-            raise RequestProblem(415 if p.reason == "unsupported_type" else 422,
-                                 f"{label}: {p.reason}: {p.detail}") from None
+            raise RequestProblem(
+                415 if p.reason == "unsupported_type" else 422, f"{label}: {p.reason}: {p.detail}"
+            ) from None
         del audio
         self._wait_for(lambda: srv.lock.acquire(timeout=POLL_SECONDS), None)
         try:
@@ -531,9 +561,13 @@ class Handler(BaseHTTPRequestHandler):
 
         def busy() -> RequestProblem:
             self.close_connection = True
-            return RequestProblem(503, (
-                f"server busy: {srv.budget.used / MB:.1f} MB of request memory in use; {n / MB:.1f} MB more "
-                f"{what} would pass the limit of {srv.budget.total / MB:g} MB (--max-total-mb); retry later"))
+            return RequestProblem(
+                503,
+                (
+                    f"server busy: {srv.budget.used / MB:.1f} MB of request memory in use; {n / MB:.1f} MB more "
+                    f"{what} would pass the limit of {srv.budget.total / MB:g} MB (--max-total-mb); retry later"
+                ),
+            )
 
         self._wait_for(lambda: srv.budget.acquire(n, POLL_SECONDS), srv.read_timeout, busy)
         self._held += n
@@ -549,8 +583,9 @@ class Handler(BaseHTTPRequestHandler):
                 raise on_timeout()
 
 
-def make_server(inference: Any, host: str = "127.0.0.1", port: int = 8000, max_upload_mb: float = 20.0,
-                **limits: Any) -> UsamServer:
+def make_server(
+    inference: Any, host: str = "127.0.0.1", port: int = 8000, max_upload_mb: float = 20.0, **limits: Any
+) -> UsamServer:
     """A server for ``inference`` (:class:`usam_toolkit.api.UsamInference`); call ``serve_forever()``.
 
     ``port=0`` picks a free port (see ``server.server_address``); ``limits`` are the keyword arguments

@@ -8,4 +8,10 @@ from usam_toolkit.text.normalize import (
     normalize_english,
 )
 
-__all__ = ["english_normalizer", "find_spelling_mapping", "get_normalizer", "normalize_basic", "normalize_english"]
+__all__ = [
+    "english_normalizer",
+    "find_spelling_mapping",
+    "get_normalizer",
+    "normalize_basic",
+    "normalize_english",
+]

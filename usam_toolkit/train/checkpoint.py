@@ -22,8 +22,9 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
+from typing import Any
 
 import torch
 
@@ -45,7 +46,7 @@ _TMP_RE = re.compile(r"^checkpoint-\d+\.(tmp|old)-\d+(-[0-9a-f]+)?$")
 
 # A recipe check receives (saved recipe, current recipe) as plain dicts and returns the reasons they
 # are incompatible (empty or None when the checkpoint may be used).
-RecipeCheck = Callable[[dict, dict], Optional[Sequence[str]]]
+RecipeCheck = Callable[[dict, dict], Sequence[str] | None]
 
 
 class CheckpointError(UsamError):
@@ -74,7 +75,9 @@ def trainable_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     for name in trainable_names(model):
         t = params[name] if name in params else buffers.get(name)
         if t is None:
-            raise CheckpointError(f"trainable_buffer_names lists '{name}', which is not a buffer of the model")
+            raise CheckpointError(
+                f"trainable_buffer_names lists '{name}', which is not a buffer of the model"
+            )
         out[name] = t.detach().to("cpu").contiguous().clone()
     return out
 
@@ -343,12 +346,17 @@ def load_trainable(model: torch.nn.Module, ckpt_dir: str | Path, strict: bool = 
     missing, unexpected, mismatched = compare_state(model, state, strict)
     if missing or unexpected or mismatched:
         parts = []
-        for title, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", mismatched)):
+        for title, items in (
+            ("missing", missing),
+            ("unexpected", unexpected),
+            ("shape mismatch", mismatched),
+        ):
             if items:
                 shown = ", ".join(items[:20]) + (f", ... ({len(items)} in all)" if len(items) > 20 else "")
                 parts.append(f"{title}: {shown}")
         raise CheckpointError(
-            f"{ckpt / MODEL_FILE}: does not fit this model (was it trained with another recipe?); " + "; ".join(parts)
+            f"{ckpt / MODEL_FILE}: does not fit this model (was it trained with another recipe?); "
+            + "; ".join(parts)
         )
     tensors = dict(model.named_parameters())
     tensors.update(dict(model.named_buffers()))

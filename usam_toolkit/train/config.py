@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional
 
 
 @dataclass
@@ -17,7 +16,7 @@ class TrainConfig:
 
     lr: float = 5e-5
     weight_decay: float = 1e-6
-    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     eps: float = 1e-8
     warmup_ratio: float = 0.13
     max_steps: int = 1000
@@ -31,7 +30,7 @@ class TrainConfig:
     eval_decode: bool = False  # also decode the valid manifests and score them with the tasks' metrics
     save_every: int = 0  # steps; 0 = only at the end
     keep_last: int = 2
-    best_metric: Optional[str] = None  # e.g. "valid/loss" (lower is better) or "-asr/wer"
+    best_metric: str | None = None  # e.g. "valid/loss" (lower is better) or "-asr/wer"
     max_bad_steps: int = 10  # consecutive NaN/inf losses before the run stops
     distributed: str = "none"  # none | ddp | fsdp (used only when launched with torchrun)
     find_unused_parameters: bool = False  # DDP: set when some trainable parameters skip some batches

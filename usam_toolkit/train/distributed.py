@@ -12,8 +12,9 @@ see exactly the samples one process would see, split N ways.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -148,13 +149,17 @@ def gather_global_batch(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
     counts_list = [torch.zeros_like(count) for _ in range(world)]
     dist.all_gather(counts_list, count)
     counts = [int(c) for c in counts_list]
-    padded = torch.nn.functional.pad(rows.detach(), [0, 0] * (rows.dim() - 1) + [0, max(counts) - counts[rank]])
+    padded = torch.nn.functional.pad(
+        rows.detach(), [0, 0] * (rows.dim() - 1) + [0, max(counts) - counts[rank]]
+    )
     parts = [torch.empty_like(padded) for _ in range(world)]
     dist.all_gather(parts, padded.contiguous())
     parts = [p[:n] for p, n in zip(parts, counts)]
     parts[rank] = rows
     stacked = torch.cat(parts)
-    position = torch.tensor([r + k * world for r, n in enumerate(counts) for k in range(n)], device=rows.device)
+    position = torch.tensor(
+        [r + k * world for r, n in enumerate(counts) for k in range(n)], device=rows.device
+    )
     order = torch.argsort(position)
     owner = torch.cat([torch.full((n,), r, device=rows.device) for r, n in enumerate(counts)])
     return stacked[order], owner[order] == rank
@@ -234,9 +239,11 @@ def wrap_model(model: nn.Module, mode: str, env: DistEnv, find_unused_parameters
     from torch.distributed.fsdp import fully_shard
 
     _broadcast_module(model)
-    units = list(model.fsdp_units()) if hasattr(model, "fsdp_units") else [
-        child for child in model.children() if any(True for _ in child.parameters())
-    ]
+    units = (
+        list(model.fsdp_units())
+        if hasattr(model, "fsdp_units")
+        else [child for child in model.children() if any(True for _ in child.parameters())]
+    )
     for unit in units:
         fully_shard(unit)
     fully_shard(model)
@@ -281,5 +288,7 @@ def load_trainable_into_sharded(model: nn.Module, state: dict[str, torch.Tensor]
             if hasattr(target, "device_mesh"):
                 from torch.distributed.tensor import distribute_tensor
 
-                value = distribute_tensor(value.to(target.device_mesh.device_type), target.device_mesh, target.placements)
+                value = distribute_tensor(
+                    value.to(target.device_mesh.device_type), target.device_mesh, target.placements
+                )
             target.copy_(value.to(target.device) if not hasattr(value, "device_mesh") else value)

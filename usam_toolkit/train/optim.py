@@ -22,8 +22,15 @@ from .config import TrainConfig
 from .distributed import full_tensor
 
 __all__ = [
-    "PRECISIONS", "Precision", "build_optimizer", "build_scheduler", "cpu_bf16_support",
-    "load_optimizer_state_by_name", "optimizer_state_by_name", "resolve_precision", "warmup_linear",
+    "PRECISIONS",
+    "Precision",
+    "build_optimizer",
+    "build_scheduler",
+    "cpu_bf16_support",
+    "load_optimizer_state_by_name",
+    "optimizer_state_by_name",
+    "resolve_precision",
+    "warmup_linear",
 ]
 
 
@@ -35,7 +42,11 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
     if len(cfg.betas) != 2:
         raise ConfigError(f"train.betas: expected two numbers, got {list(cfg.betas)}")
     return torch.optim.AdamW(
-        params, lr=cfg.lr, betas=(float(cfg.betas[0]), float(cfg.betas[1])), eps=cfg.eps, weight_decay=cfg.weight_decay
+        params,
+        lr=cfg.lr,
+        betas=(float(cfg.betas[0]), float(cfg.betas[1])),
+        eps=cfg.eps,
+        weight_decay=cfg.weight_decay,
     )
 
 
@@ -76,7 +87,8 @@ def optimizer_state_by_name(optimizer: torch.optim.Optimizer, model: nn.Module) 
         if idx not in sd["state"]:
             continue
         state[names[id(p)]] = {
-            k: (full_tensor(v).detach().to("cpu").clone() if torch.is_tensor(v) else v) for k, v in sd["state"][idx].items()
+            k: (full_tensor(v).detach().to("cpu").clone() if torch.is_tensor(v) else v)
+            for k, v in sd["state"][idx].items()
         }
     groups = []
     for g, sd_g in zip(optimizer.param_groups, sd["param_groups"]):
@@ -86,7 +98,9 @@ def optimizer_state_by_name(optimizer: torch.optim.Optimizer, model: nn.Module) 
     return {"state": state, "param_groups": groups}
 
 
-def load_optimizer_state_by_name(optimizer: torch.optim.Optimizer, model: nn.Module, saved: dict[str, Any]) -> None:
+def load_optimizer_state_by_name(
+    optimizer: torch.optim.Optimizer, model: nn.Module, saved: dict[str, Any]
+) -> None:
     """Inverse of :func:`optimizer_state_by_name`; shards full tensors onto FSDP2 parameters."""
     names = _param_names(model)
     order = [p for g in optimizer.param_groups for p in g["params"]]

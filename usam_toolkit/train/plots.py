@@ -4,8 +4,8 @@ task (matplotlib, Agg)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -31,15 +31,33 @@ def read_train_log(path: str | Path, kind: str = "train") -> list[dict]:
 
 
 #: evaluation fields that are counts behind a score (WER's edit counts, sentence counts), not scores to plot.
-COUNT_FIELDS = frozenset({"substitutions", "deletions", "insertions", "hits", "ref_words", "hyp_words",
-                          "num_sentences", "num_empty_references", "n"})
+COUNT_FIELDS = frozenset(
+    {
+        "substitutions",
+        "deletions",
+        "insertions",
+        "hits",
+        "ref_words",
+        "hyp_words",
+        "num_sentences",
+        "num_empty_references",
+        "n",
+    }
+)
 
 
 def plot_eval_curve(log_path: str | Path, out_png: str | Path) -> Path | None:
     """Every evaluation score against the step, one panel per score (e.g. dev WER: when listening
     starts; counts such as WER's edit counts are left out); None when the run logged no evaluation."""
     rows = read_train_log(log_path, "eval")
-    names = sorted({k for r in rows for k in r.get("metrics", {}) if k.rsplit(".", 1)[-1].rsplit("/", 1)[-1] not in COUNT_FIELDS})
+    names = sorted(
+        {
+            k
+            for r in rows
+            for k in r.get("metrics", {})
+            if k.rsplit(".", 1)[-1].rsplit("/", 1)[-1] not in COUNT_FIELDS
+        }
+    )
     if not names:
         return None
     import matplotlib
@@ -49,10 +67,14 @@ def plot_eval_curve(log_path: str | Path, out_png: str | Path) -> Path | None:
 
     fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.6), squeeze=False)
     for ax, name in zip(axes[0], names):
-        pts = sorted((int(r["step"]), float(r["metrics"][name])) for r in rows if name in r.get("metrics", {}))
+        pts = sorted(
+            (int(r["step"]), float(r["metrics"][name])) for r in rows if name in r.get("metrics", {})
+        )
         ax.plot([s for s, _ in pts], [v for _, v in pts], marker="o", linewidth=1.5)
         for s, v in pts:
-            ax.annotate(f"{v:.3g}", (s, v), textcoords="offset points", xytext=(0, 5), ha="center", fontsize=7)
+            ax.annotate(
+                f"{v:.3g}", (s, v), textcoords="offset points", xytext=(0, 5), ha="center", fontsize=7
+            )
         ax.set_xlabel("optimizer step")
         ax.set_title(name, fontsize=9)
         ax.grid(alpha=0.3)
@@ -108,7 +130,10 @@ def plot_projector_health(log_path: str | Path, out_png: str | Path) -> Path | N
     import matplotlib.pyplot as plt
 
     stages = list(dict.fromkeys(label for label, _ in series))
-    panels = (("rms_ratio", "RMS / text-embedding RMS", "log"), ("between_clip", "between-clip spread", "linear"))
+    panels = (
+        ("rms_ratio", "RMS / text-embedding RMS", "log"),
+        ("between_clip", "between-clip spread", "linear"),
+    )
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, (figure, ylabel, scale) in zip(axes, panels):
         for label in stages:

@@ -46,7 +46,7 @@ def restore_rng(state: dict[str, Any]) -> None:
 class preserved_rng:
     """Context manager: whatever runs inside (evaluation) leaves the training RNG streams untouched."""
 
-    def __enter__(self) -> "preserved_rng":
+    def __enter__(self) -> preserved_rng:
         self._state = capture_rng()
         return self
 

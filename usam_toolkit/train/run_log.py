@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..atomic import write_text_atomic
 
@@ -15,7 +16,9 @@ LOG_FILE = "train_log.jsonl"
 class RunLog:
     """Append-only JSONL log plus optional TensorBoard; every method is a no-op when ``enabled`` is False."""
 
-    def __init__(self, out_dir: Path, enabled: bool, tensorboard: bool, resume_step: int | None = None) -> None:
+    def __init__(
+        self, out_dir: Path, enabled: bool, tensorboard: bool, resume_step: int | None = None
+    ) -> None:
         """``resume_step``: the checkpoint's step when resuming (later records are dropped); None for a
         run from step 0, which starts the log afresh (else an attempt killed before its first
         checkpoint would leave its steps in the log twice)."""
@@ -33,7 +36,10 @@ class RunLog:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:  # tensorboard is an optional extra (usam-toolkit[plots])
-                print("[train] tensorboard is not installed; scalars go to train_log.jsonl only", file=sys.stderr)
+                print(
+                    "[train] tensorboard is not installed; scalars go to train_log.jsonl only",
+                    file=sys.stderr,
+                )
             else:
                 # TensorBoard drops earlier files' events from purge_step on: a fresh run purges them all.
                 kw = {"purge_step": resume_step + 1 if resume_step is not None else 0}

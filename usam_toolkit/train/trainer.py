@@ -17,10 +17,11 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -138,7 +139,7 @@ class Trainer:
         resume: bool | str | Path = False,
         task_names: Sequence[str] = (),
         device: str | torch.device | None = None,
-        on_step: Callable[["Trainer", dict], None] | None = None,
+        on_step: Callable[[Trainer, dict], None] | None = None,
     ) -> None:
         if config.max_steps <= 0:
             raise ConfigError(f"train.max_steps: must be > 0, got {config.max_steps}")
@@ -202,7 +203,9 @@ class Trainer:
         if self.resume is True:
             found = ckpt_io.find_latest(self.out_dir)
             if found is None and self.env.is_main:
-                print(f"[train] resume: no checkpoint in {self.out_dir}; starting from step 0", file=sys.stderr)
+                print(
+                    f"[train] resume: no checkpoint in {self.out_dir}; starting from step 0", file=sys.stderr
+                )
             return found
         return ckpt_io.resolve_checkpoint(self.resume)
 
@@ -248,14 +251,19 @@ class Trainer:
         else:
             seed_everything(self.seed + self.env.rank)
             if rngs:
-                print(f"[train] rank {self.env.rank}: no saved RNG state (world size changed); reseeded", file=sys.stderr)
+                print(
+                    f"[train] rank {self.env.rank}: no saved RNG state (world size changed); reseeded",
+                    file=sys.stderr,
+                )
 
     # ----------------------------------------------------------------------------------------------
     def _save(self) -> Path:
         """Write a checkpoint at the current step (a collective: every rank calls it)."""
         fsdp = self.env.is_distributed and self.cfg.distributed == "fsdp"
         model_state = gather_trainable_state(self.raw_model) if (fsdp or self.env.is_main) else {}
-        optim_state = optimizer_state_by_name(self.optimizer, self.raw_model) if (fsdp or self.env.is_main) else {}
+        optim_state = (
+            optimizer_state_by_name(self.optimizer, self.raw_model) if (fsdp or self.env.is_main) else {}
+        )
         rng_states = gather_objects(capture_rng(), self.env)
         routing = self._reduced_routing()
         path = self.out_dir / f"checkpoint-{self.step}"
@@ -321,8 +329,9 @@ class Trainer:
     def _is_log_step(self, step: int) -> bool:
         return step % max(1, self.cfg.log_every) == 0 or step == self.cfg.max_steps
 
-    def _accumulate_health(self, extras: Mapping[str, Any], b: int, logs_sum: dict[str, float],
-                           logs_w: dict[str, float]) -> None:
+    def _accumulate_health(
+        self, extras: Mapping[str, Any], b: int, logs_sum: dict[str, float], logs_w: dict[str, float]
+    ) -> None:
         """Add one micro-batch's projector-health figures to the step's logs (logging steps only).
 
         They join the other logs, so the logged value is their sample-weighted mean over the
@@ -346,9 +355,13 @@ class Trainer:
             metrics = dict(self.evaluate_fn(self.raw_model, self.step) or {})
         self.model.train()
         metrics = broadcast_object({k: float(v) for k, v in metrics.items()}, self.env)
-        self.log.write({"type": "eval", "step": self.step, "epoch": self.epoch, "metrics": metrics, "time": time.time()})
+        self.log.write(
+            {"type": "eval", "step": self.step, "epoch": self.epoch, "metrics": metrics, "time": time.time()}
+        )
         if self.env.is_main and self.bar is not None:
-            self.bar.write(f"[eval] step {self.step}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+            self.bar.write(
+                f"[eval] step {self.step}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+            )
         return metrics
 
     def _is_better(self, metrics: Mapping[str, float] | None) -> bool:
@@ -384,7 +397,9 @@ class Trainer:
             except StopIteration:
                 empty_epochs = empty_epochs + 1 if self._yielded_this_iter == 0 else 0
                 if empty_epochs >= 2:
-                    raise ConfigError("train: the batch sampler yields no batch (empty training set?)") from None
+                    raise ConfigError(
+                        "train: the batch sampler yields no batch (empty training set?)"
+                    ) from None
                 self._iter = None
                 self.epoch += 1
                 self.batch_in_epoch = 0
@@ -432,14 +447,23 @@ class Trainer:
             if health:
                 self._accumulate_health(out.extras or {}, b, logs_sum, logs_w)
         stats = torch.stack(
-            [loss_sum, torch.tensor(float(n_local), dtype=torch.float64, device=dev),
-             torch.tensor(audio_local, dtype=torch.float64, device=dev)]
+            [
+                loss_sum,
+                torch.tensor(float(n_local), dtype=torch.float64, device=dev),
+                torch.tensor(audio_local, dtype=torch.float64, device=dev),
+            ]
         )
         all_reduce_sum(stats, self.env)
         total_loss, n_total, audio_total = (float(x) for x in stats.tolist())
         loss = total_loss / max(n_total, 1.0)
-        result = {"loss": loss, "samples": n_total, "audio_seconds": audio_total,
-                  "logs_sum": logs_sum, "logs_w": logs_w, "lr": self.scheduler.get_last_lr()[0]}
+        result = {
+            "loss": loss,
+            "samples": n_total,
+            "audio_seconds": audio_total,
+            "logs_sum": logs_sum,
+            "logs_w": logs_w,
+            "lr": self.scheduler.get_last_lr()[0],
+        }
         params = self._trainable
         if not math.isfinite(loss):
             self.optimizer.zero_grad(set_to_none=True)
@@ -470,8 +494,11 @@ class Trainer:
     def _setup(self) -> Path | None:
         self.env = init_distributed(self.device_request)
         if self.cfg.distributed != "none" and not self.env.is_distributed and self.env.is_main:
-            print(f"[train] distributed: {self.cfg.distributed} ignored in a single process "
-                  "(launch with torchrun --nproc-per-node N)", file=sys.stderr)
+            print(
+                f"[train] distributed: {self.cfg.distributed} ignored in a single process "
+                "(launch with torchrun --nproc-per-node N)",
+                file=sys.stderr,
+            )
         if self.env.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             ckpt_io.clean_stale_tmp(self.out_dir)
@@ -488,7 +515,9 @@ class Trainer:
         # Once, on the user's module and before FSDP2 shards it: the scale the health figures compare to.
         embedding_rms = getattr(getattr(self.raw_model, "llm", None), "embedding_rms", None)
         self._text_rms = float(embedding_rms()) if callable(embedding_rms) else None
-        self.model = wrap_model(self.raw_model, self.cfg.distributed, self.env, self.cfg.find_unused_parameters)
+        self.model = wrap_model(
+            self.raw_model, self.cfg.distributed, self.env, self.cfg.find_unused_parameters
+        )
         self.raw_model = unwrap(self.model)
         self._trainable = [p for p in self.raw_model.parameters() if p.requires_grad]
         # bf16/fp16: autocast around the forward; frozen encoders and the losses stay fp32 inside it,
@@ -509,8 +538,11 @@ class Trainer:
             self._load_state(state)
             self.last_checkpoint = resume_from
             if self.env.is_main:
-                print(f"[train] resumed from {resume_from} (step {self.step}, epoch {self.epoch}, "
-                      f"batch {self.batch_in_epoch})", file=sys.stderr)
+                print(
+                    f"[train] resumed from {resume_from} (step {self.step}, epoch {self.epoch}, "
+                    f"batch {self.batch_in_epoch})",
+                    file=sys.stderr,
+                )
         self.sharded = ShardedBatchSampler(self.batch_sampler, self.env.rank, self.env.world_size)
         self._generator = torch.Generator()
         from torch.utils.data import DataLoader
@@ -519,13 +551,21 @@ class Trainer:
         if self.collate_fn is not None:
             kwargs["collate_fn"] = self.collate_fn
         self.loader = DataLoader(
-            self.dataset, batch_sampler=self.sharded, num_workers=self.num_workers,
-            pin_memory=self.env.device.type == "cuda", generator=self._generator, **kwargs,
+            self.dataset,
+            batch_sampler=self.sharded,
+            num_workers=self.num_workers,
+            pin_memory=self.env.device.type == "cuda",
+            generator=self._generator,
+            **kwargs,
         )
         self._iter = None
         self._yielded_this_iter = 0
-        self.log = RunLog(self.out_dir, self.env.is_main, self.cfg.tensorboard,
-                          resume_step=self.step if resume_from is not None else None)
+        self.log = RunLog(
+            self.out_dir,
+            self.env.is_main,
+            self.cfg.tensorboard,
+            resume_step=self.step if resume_from is not None else None,
+        )
         self.bar = make_progress(self.cfg.max_steps, self.step, self.env.is_main and self.cfg.progress)
         if resume_from is None:
             self._log_length_policy()
@@ -540,8 +580,11 @@ class Trainer:
             return
         self.log.write({"type": "data", "step": self.step, "length_policy": report, "time": time.time()})
         for task, r in report.items():
-            print(f"[train] length policy {task}: {r['policy']} ({r['kept']} kept, {r['cropped']} cropped, "
-                  f"{r['skipped']} skipped, {r['split']} split)", file=sys.stderr)
+            print(
+                f"[train] length policy {task}: {r['policy']} ({r['kept']} kept, {r['cropped']} cropped, "
+                f"{r['skipped']} skipped, {r['split']} split)",
+                file=sys.stderr,
+            )
 
     def fit(self) -> TrainResult:
         """Train until ``max_steps`` optimizer steps (or a stop); returns how the run ended.
@@ -554,8 +597,15 @@ class Trainer:
         old_handlers = self._install_signals()
         reason = "max_steps"
         t_start = time.time()
-        interval = {"t": time.time(), "samples": 0.0, "audio": 0.0, "loss_w": 0.0, "steps": 0,
-                    "logs_sum": {}, "logs_w": {}}
+        interval = {
+            "t": time.time(),
+            "samples": 0.0,
+            "audio": 0.0,
+            "loss_w": 0.0,
+            "steps": 0,
+            "logs_sum": {},
+            "logs_w": {},
+        }
         diverged: str | None = None
         evaluated_at = -1
         try:
@@ -565,8 +615,10 @@ class Trainer:
                     self.bad_steps += 1
                     self.bad_in_a_row += 1
                     if self.env.is_main:
-                        msg = (f"[train] step {self.step + 1}: non-finite loss/gradient (loss={r['loss']}, "
-                               f"grad_norm={r['grad_norm']}); update skipped ({self.bad_in_a_row} in a row)")
+                        msg = (
+                            f"[train] step {self.step + 1}: non-finite loss/gradient (loss={r['loss']}, "
+                            f"grad_norm={r['grad_norm']}); update skipped ({self.bad_in_a_row} in a row)"
+                        )
                         (self.bar.write if self.bar is not None else print)(msg)
                     if self.bad_in_a_row >= self.cfg.max_bad_steps:
                         diverged = (
@@ -609,7 +661,9 @@ class Trainer:
                 if self._agreed_stop():
                     reason = self._stop_reason or "stop requested"
                     break
-            if reason != "max_steps" and (self.last_checkpoint is None or self.last_checkpoint.name != f"checkpoint-{self.step}"):
+            if reason != "max_steps" and (
+                self.last_checkpoint is None or self.last_checkpoint.name != f"checkpoint-{self.step}"
+            ):
                 self._save()
         finally:
             for sig, handler in old_handlers.items():
@@ -663,8 +717,12 @@ class Trainer:
         }
         self.log.write(record)
         if self.bar is not None:
-            self.bar.set_postfix(loss=f"{record['loss']:.4f}", sps=f"{record['samples_per_s']:.1f}",
-                                 audio_sps=f"{record['audio_s_per_s']:.1f}", refresh=False)
+            self.bar.set_postfix(
+                loss=f"{record['loss']:.4f}",
+                sps=f"{record['samples_per_s']:.1f}",
+                audio_sps=f"{record['audio_s_per_s']:.1f}",
+                refresh=False,
+            )
         interval.update(t=now, samples=0.0, audio=0.0, loss_w=0.0, steps=0, logs_sum={}, logs_w={})
 
     def _finish_plots(self) -> None:
@@ -680,12 +738,24 @@ class Trainer:
             total, count = routing
             seen = count > 0
             if seen.any():
-                names = [self.task_names[i] if i < len(self.task_names) else f"task {i}" for i in range(len(count))]
+                names = [
+                    self.task_names[i] if i < len(self.task_names) else f"task {i}" for i in range(len(count))
+                ]
                 mean = total[seen] / count[seen][:, None]
-                plot_routing_weights(mean, [n for n, s in zip(names, seen) if s], self.out_dir / "plots" / "routing_weights.png")
+                plot_routing_weights(
+                    mean,
+                    [n for n, s in zip(names, seen) if s],
+                    self.out_dir / "plots" / "routing_weights.png",
+                )
 
 
-def train(model: nn.Module, dataset: Any, batch_sampler: Any, config: TrainConfig, out_dir: str | Path,
-          **kwargs: Any) -> TrainResult:
+def train(
+    model: nn.Module,
+    dataset: Any,
+    batch_sampler: Any,
+    config: TrainConfig,
+    out_dir: str | Path,
+    **kwargs: Any,
+) -> TrainResult:
     """Functional form of :class:`Trainer` (same arguments)."""
     return Trainer(model, dataset, batch_sampler, config, out_dir, **kwargs).fit()

@@ -38,18 +38,27 @@ def test_report_has_the_ratio_and_mfu(tiny_bench: tuple[Path, dict[str, Any]]) -
 
 def test_training_sections_sum_to_the_step(tiny_bench: tuple[Path, dict[str, Any]]) -> None:
     _, results = tiny_bench
-    assert set(results["training"]) == {"ours_cached", "ours_no_cache", "reference", "ours_cached_bf16",
-                                        "ours_no_cache_bf16"}
+    assert set(results["training"]) == {
+        "ours_cached",
+        "ours_no_cache",
+        "reference",
+        "ours_cached_bf16",
+        "ours_no_cache_bf16",
+    }
     for run in results["training"].values():
         secs = run["sections"]
         assert set(secs) == {"data", "encoders", "fusion+projectors", "llm+losses", "optimizer"}
         assert all(v >= 0 and math.isfinite(v) for v in secs.values())
         assert math.isclose(sum(secs.values()), run["step_seconds"], rel_tol=1e-9)
         assert math.isclose(run["samples_per_s"], run["batch_size"] / run["step_seconds"], rel_tol=1e-9)
-        assert math.isclose(run["mfu"], run["achieved_flops_per_s"] / results["matmul_peak"]["flops_per_s"], rel_tol=1e-9)
+        assert math.isclose(
+            run["mfu"], run["achieved_flops_per_s"] / results["matmul_peak"]["flops_per_s"], rel_tol=1e-9
+        )
     ratio = results["baseline_ratio"]["reference_over_ours_cached"]
     runs = results["training"]
-    assert math.isclose(ratio, runs["reference"]["step_seconds"] / runs["ours_cached"]["step_seconds"], rel_tol=1e-9)
+    assert math.isclose(
+        ratio, runs["reference"]["step_seconds"] / runs["ours_cached"]["step_seconds"], rel_tol=1e-9
+    )
 
 
 def test_flops_reference_pays_for_padding(tiny_bench: tuple[Path, dict[str, Any]]) -> None:
@@ -72,9 +81,16 @@ def test_cache_and_scaling_and_inference_sections(tiny_bench: tuple[Path, dict[s
     assert [r["batch_size"] for r in sc["by_batch"]] == [1, 2]
     assert "0:ConvTransformerEncoder" in sc["padded_encoder_3s_vs_30s"]
     inf = results["inference"]
-    assert {(r["batch_size"], r["strategy"]) for r in inf} == {(1, "greedy"), (1, "beam"), (2, "greedy"), (2, "beam")}
+    assert {(r["batch_size"], r["strategy"]) for r in inf} == {
+        (1, "greedy"),
+        (1, "beam"),
+        (2, "greedy"),
+        (2, "beam"),
+    }
     for r in inf:
-        assert math.isclose(r["real_time_factor"], r["seconds"] / (r["batch_size"] * r["clip_seconds"]), rel_tol=1e-9)
+        assert math.isclose(
+            r["real_time_factor"], r["seconds"] / (r["batch_size"] * r["clip_seconds"]), rel_tol=1e-9
+        )
     assert results["memory"]["peak_rss_mb"] > 0
 
 
@@ -100,7 +116,8 @@ def test_fp32_and_bf16_peaks_mfu_against_each_and_bf16_rows(tiny_bench: tuple[Pa
     assert math.isclose(speed["speedup"], fp32_step / twin["step_seconds"], rel_tol=1e-9)
     assert speed["target_met"] == (speed["speedup"] >= results["bf16_speedup"]["target_speedup"])
     assert {(r["batch_size"], r["strategy"], r["precision"]) for r in results["inference"]} == {
-        (b, s, p) for b in (1, 2) for s in ("greedy", "beam") for p in ("fp32", "bf16")}
+        (b, s, p) for b in (1, 2) for s in ("greedy", "beam") for p in ("fp32", "bf16")
+    }
     report = (out / "report.md").read_text()
     assert "| bfloat16" in report and "| float32" in report and "MFU vs" in report
     assert f"**{speed['speedup']:.2f}x**" in report

@@ -24,5 +24,7 @@ def test_build_from_the_recipe_section() -> None:
     assert build_audio_norm(AudioNormConfig(), 4, 0.1) is None  # kind: none, the paper's plain hand-over
     norm = build_audio_norm(AudioNormConfig(kind="layer_norm"), 4, 0.125)
     assert isinstance(norm, AudioTokenNorm) and float(norm.gain.detach()) == pytest.approx(0.125)
-    with pytest.raises(ConfigError, match="audio_norm.kind: 'rms' is not valid; choose one of none, layer_norm"):
+    with pytest.raises(
+        ConfigError, match="audio_norm.kind: 'rms' is not valid; choose one of none, layer_norm"
+    ):
         build_audio_norm(AudioNormConfig(kind="rms"), 4, 0.1)

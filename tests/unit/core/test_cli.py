@@ -30,7 +30,10 @@ def test_validate_reports_misspelled_key(tmp_path: Path, capsys: pytest.CaptureF
     bad.write_text("# usam validate bad.yaml\nbase: mini/smoke.yaml\ntrain:\n  max_stpes: 3\n")
     assert main(["validate", str(bad)]) == 1
     err = capsys.readouterr().err
-    assert f"{bad.resolve()}:4: 'train.max_stpes' is not a key of section 'train'. Did you mean 'max_steps'?" in err
+    assert (
+        f"{bad.resolve()}:4: 'train.max_stpes' is not a key of section 'train'. Did you mean 'max_steps'?"
+        in err
+    )
     assert "Valid keys: lr, weight_decay" in err
 
 

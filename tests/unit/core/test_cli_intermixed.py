@@ -7,11 +7,14 @@ import pytest
 from usam_toolkit.cli import build_parser
 
 
-@pytest.mark.parametrize("argv", [
-    ["train", "r.yaml", "--out", "X", "a=1", "b=2"],
-    ["train", "r.yaml", "a=1", "--out", "X", "b=2"],
-    ["train", "--out", "X", "r.yaml", "a=1", "b=2"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "r.yaml", "--out", "X", "a=1", "b=2"],
+        ["train", "r.yaml", "a=1", "--out", "X", "b=2"],
+        ["train", "--out", "X", "r.yaml", "a=1", "b=2"],
+    ],
+)
 def test_train_overrides_after_options(argv: list[str]) -> None:
     args = build_parser().parse_args(argv)
     assert (args.recipe, args.out, args.overrides) == ("r.yaml", "X", ["a=1", "b=2"])

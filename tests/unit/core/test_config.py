@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import pytest
 
@@ -16,7 +15,7 @@ from usam_toolkit.registry import Provider, Registry
 @dataclass
 class EncCfg:
     layer: int = -1
-    path: Optional[str] = None
+    path: str | None = None
 
 
 @dataclass
@@ -97,27 +96,34 @@ def test_misspelled_slot_field_lists_plugin_fields(tmp_path: Path) -> None:
     recipe = _write(tmp_path / "r.yaml", "base: base.yaml\nllm: {rnak: 3}\n")
     with pytest.raises(ConfigError) as err:
         load_recipe(recipe, registry=_registry())
-    assert "llm: 'rnak' is not a field of llm 'hf_causal_lm'. Did you mean 'rank'? Valid fields: path, rank." in str(
-        err.value
+    assert (
+        "llm: 'rnak' is not a field of llm 'hf_causal_lm'. Did you mean 'rank'? Valid fields: path, rank."
+        in str(err.value)
     )
 
 
 def test_unknown_component_gets_did_you_mean(tmp_path: Path) -> None:
     recipe = _write(tmp_path / "r.yaml", "encoders: [{name: whisperr}]\nllm: {name: hf_causal_lm}\n")
-    with pytest.raises(UnknownComponentError, match=r"encoders\[0\]: unknown encoder 'whisperr'. Did you mean 'whisper'"):
+    with pytest.raises(
+        UnknownComponentError, match=r"encoders\[0\]: unknown encoder 'whisperr'. Did you mean 'whisper'"
+    ):
         load_recipe(recipe, registry=_registry())
 
 
 def test_changing_a_slot_name_replaces_the_slot(tmp_path: Path) -> None:
     _write(tmp_path / "base.yaml", "encoders: []\nllm: {name: hf_causal_lm, path: a, rank: 4}\n")
-    recipe = _write(tmp_path / "r.yaml", "base: base.yaml\nencoders: [{name: tiny}]\nllm: {name: hf_causal_lm}\n")
+    recipe = _write(
+        tmp_path / "r.yaml", "base: base.yaml\nencoders: [{name: tiny}]\nllm: {name: hf_causal_lm}\n"
+    )
     cfg = load_recipe(recipe, registry=_registry())
     assert cfg.llm.rank == 4  # same name: merged
     reg = _registry()
     reg.register_fn("llms", Provider("t", "t", "0"))("other_lm", lambda c, x: c, LossCfg)
     cfg2 = load_recipe(recipe, ["llm.name=other_lm"], registry=reg)
     assert dict(cfg2.llm) == {"name": "other_lm"}  # stale path/rank dropped, not merged
-    child = _write(tmp_path / "c.yaml", "base: base.yaml\nencoders: [{name: tiny}]\nllm: {name: other_lm, margin: 1.0}\n")
+    child = _write(
+        tmp_path / "c.yaml", "base: base.yaml\nencoders: [{name: tiny}]\nllm: {name: other_lm, margin: 1.0}\n"
+    )
     assert dict(load_recipe(child, registry=reg).llm) == {"name": "other_lm", "margin": 1.0}
 
 
@@ -150,12 +156,14 @@ def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
         compose(recipe)
 
 
-def test_env_resolver_works_and_no_code_resolvers_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_resolver_works_and_no_code_resolvers_exist(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("USAM_TEST_CKPT", "/models/llama")
     _write(tmp_path / "base.yaml", BASE)
     recipe = _write(tmp_path / "r.yaml", "base: base.yaml\nllm: {path: '${oc.env:USAM_TEST_CKPT}'}\n")
     assert load_recipe(recipe, registry=_registry()).llm.path == "/models/llama"
-    evil = _write(tmp_path / "e.yaml", "base: base.yaml\nexperiment: \"${eval:os.getcwd}\"\n")
+    evil = _write(tmp_path / "e.yaml", 'base: base.yaml\nexperiment: "${eval:os.getcwd}"\n')
     with pytest.raises(ConfigError, match="cannot resolve 'experiment'.*Unsupported interpolation type eval"):
         load_recipe(evil, registry=_registry())
 

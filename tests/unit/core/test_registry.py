@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List
 
 import pytest
 
@@ -16,7 +15,7 @@ class EchoConfig:
     """Config of a test component."""
 
     width: int = 4
-    layers: List[int] = field(default_factory=lambda: [1, 2])
+    layers: list[int] = field(default_factory=lambda: [1, 2])
 
 
 def build_echo(cfg: EchoConfig, ctx: object) -> tuple:
@@ -26,7 +25,9 @@ def build_echo(cfg: EchoConfig, ctx: object) -> tuple:
 
 def _reg() -> Registry:
     reg = Registry()
-    reg.register_fn("encoders", Provider("p1", "dist-one", "1.0"))("echo", build_echo, EchoConfig, aliases=("ech",))
+    reg.register_fn("encoders", Provider("p1", "dist-one", "1.0"))(
+        "echo", build_echo, EchoConfig, aliases=("ech",)
+    )
     return reg
 
 
@@ -111,8 +112,11 @@ def test_build_failure_names_plugin_and_distribution() -> None:
         raise RuntimeError("weights missing")
 
     reg.register_fn("encoders", Provider("p9", "dist-nine", "0.3"))("bad", broken, EchoConfig)
-    with pytest.raises(PluginError, match=r"encoders\[0\]: building encoder 'bad' from p9 \(dist-nine 0.3\) failed: "
-                       r"RuntimeError: weights missing"):
+    with pytest.raises(
+        PluginError,
+        match=r"encoders\[0\]: building encoder 'bad' from p9 \(dist-nine 0.3\) failed: "
+        r"RuntimeError: weights missing",
+    ):
         reg.build("encoders", {"name": "bad"}, None, "encoders[0]")
 
 

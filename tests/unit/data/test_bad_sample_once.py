@@ -41,26 +41,37 @@ def test_summary_line(tmp_path: Path) -> None:
     for line, reason in ((2, "missing"), (5, "unreadable"), (9, "missing")):
         report.add(_bad(line, reason))
     assert BadSampleReport.summary(path) == (
-        f"skipped 3 manifest lines (missing=2, unreadable=1); each is listed in {path}")
+        f"skipped 3 manifest lines (missing=2, unreadable=1); each is listed in {path}"
+    )
 
 
-def test_training_reports_each_bad_line_once_over_epochs_and_workers(tmp_path, write_audio, write_jsonl,
-                                                                     tasks) -> None:
+def test_training_reports_each_bad_line_once_over_epochs_and_workers(
+    tmp_path, write_audio, write_jsonl, tasks
+) -> None:
     from usam_toolkit.data.config import DataConfig
     from usam_toolkit.data.loader import build_dataloader
 
     for k in range(3):
         write_audio(tmp_path / f"good{k}.wav", 0.3)
     (tmp_path / "cut.wav").write_bytes((tmp_path / "good0.wav").read_bytes()[:30])
-    records = [{"id": f"good{k}", "audio": f"good{k}.wav", "task": "asr", "target": "x", "duration": 0.3}
-               for k in range(3)]
+    records = [
+        {"id": f"good{k}", "audio": f"good{k}.wav", "task": "asr", "target": "x", "duration": 0.3}
+        for k in range(3)
+    ]
     # Durations are given, so nothing is probed: both fail when loaded, in every epoch.
-    records += [{"id": "gone", "audio": "gone.wav", "task": "asr", "target": "x", "duration": 0.3},
-                {"id": "cut", "audio": "cut.wav", "task": "asr", "target": "x", "duration": 0.3}]
+    records += [
+        {"id": "gone", "audio": "gone.wav", "task": "asr", "target": "x", "duration": 0.3},
+        {"id": "cut", "audio": "cut.wav", "task": "asr", "target": "x", "duration": 0.3},
+    ]
     m = write_jsonl(tmp_path / "m.jsonl", records)
     report = tmp_path / "bad_samples.jsonl"
-    cfg = DataConfig(on_bad_sample="skip", bad_sample_report=str(report), num_workers=2, batch_seconds=1.0,
-                     max_batch_size=2)
+    cfg = DataConfig(
+        on_bad_sample="skip",
+        bad_sample_report=str(report),
+        num_workers=2,
+        batch_seconds=1.0,
+        max_batch_size=2,
+    )
     loader, sampler = build_dataloader([m.name], [16000], tasks, cfg, train=True, seed=1, base_dir=tmp_path)
     skipped_per_epoch = []
     for epoch in range(3):
@@ -68,8 +79,10 @@ def test_training_reports_each_bad_line_once_over_epochs_and_workers(tmp_path, w
         skipped_per_epoch.append(sorted(b.id for batch in loader for b in batch.skipped))
     assert skipped_per_epoch == [["cut", "gone"]] * 3  # the batches still say what they dropped
     rows = [json.loads(x) for x in report.read_text().splitlines()]
-    assert sorted((r["id"], r["line"], r["reason"]) for r in rows) == [("cut", 5, "unreadable"),
-                                                                        ("gone", 4, "missing")]
+    assert sorted((r["id"], r["line"], r["reason"]) for r in rows) == [
+        ("cut", 5, "unreadable"),
+        ("gone", 4, "missing"),
+    ]
 
 
 def test_train_prints_how_many_lines_were_skipped_and_where(tmp_path: Path, capsys) -> None:
@@ -84,7 +97,8 @@ def test_train_prints_how_many_lines_were_skipped_and_where(tmp_path: Path, caps
     BadSampleReport(path).add(_bad(2))
     _print_skips(cfg, "run ended")
     assert capsys.readouterr().err == (
-        f"[train] run ended: skipped 1 manifest line (missing=1); each is listed in {path}\n")
+        f"[train] run ended: skipped 1 manifest line (missing=1); each is listed in {path}\n"
+    )
 
 
 def test_a_directory_given_as_audio_is_called_one(tmp_path: Path, write_jsonl) -> None:
@@ -115,12 +129,15 @@ def test_strict_validate_data_meets_problems_in_line_order(tmp_path: Path, write
     from usam_toolkit.data.validate import validate_manifests
 
     write_audio(tmp_path / "ok.wav", 0.3)
-    m = write_jsonl(tmp_path / "m.jsonl", [
-        {"id": "a", "audio": "ok.wav", "task": "asr", "target": "x"},
-        {"id": "b", "audio": "gone.wav", "task": "asr", "target": "x"},
-        {"id": "c", "audio": "ok.wav", "task": "asr", "target": "x"},
-        '{"id": "d", "audio": ',
-    ])
+    m = write_jsonl(
+        tmp_path / "m.jsonl",
+        [
+            {"id": "a", "audio": "ok.wav", "task": "asr", "target": "x"},
+            {"id": "b", "audio": "gone.wav", "task": "asr", "target": "x"},
+            {"id": "c", "audio": "ok.wav", "task": "asr", "target": "x"},
+            '{"id": "d", "audio": ',
+        ],
+    )
     with pytest.raises(DataError, match=r"m\.jsonl:2 \(id=b, audio=.*gone\.wav\): missing"):
         validate_manifests([m], progress=False)
     report = BadSampleReport()

@@ -147,7 +147,9 @@ def test_each_epoch_trains_on_the_next_caption(tmp_path, write_audio, write_json
     assert {evaluation[i]["target"] for i in range(8)} == {"c0"}  # validation loss: the first caption
 
 
-def test_training_references_first_always_trains_on_the_first_caption(tmp_path, write_audio, write_jsonl, tasks):
+def test_training_references_first_always_trains_on_the_first_caption(
+    tmp_path, write_audio, write_jsonl, tasks
+):
     write_audio(tmp_path / "a.wav", 1.0, 8000)
     m = write_jsonl(
         tmp_path / "m.jsonl",
@@ -158,5 +160,7 @@ def test_training_references_first_always_trains_on_the_first_caption(tmp_path, 
         train.set_epoch(epoch)
         assert {train[i]["target"] for i in range(8)} == {"c0"}
         assert train[0]["references"] == ["c0", "c1", "c2"]  # scoring still sees every caption
-    with pytest.raises(ConfigError, match=r"data.training_references: 'all' is not valid \(valid: rotate, first\)"):
+    with pytest.raises(
+        ConfigError, match=r"data.training_references: 'all' is not valid \(valid: rotate, first\)"
+    ):
         _ds(read_manifest(m), tasks, training_references="all")

@@ -217,13 +217,31 @@ def test_wavcaps_leaves_out_the_test_clips_it_is_given(tmp_path, write_audio, wr
     for stem, src in (("Yq1w2e3r4t5y", "AudioSet_SL"), ("555", "FreeSound"), ("2071", "SoundBible")):
         write_audio(root / "audio" / f"{src}_flac" / f"{stem}.flac", 0.2)
     tests = tmp_path / "tests"
-    ac = write_jsonl(tests / "audiocaps_test.jsonl", [
-        {"id": "b0RFKhbpFJA_30", "audio": "x.wav", "task": "aac", "target": ["rain"], "group": "b0RFKhbpFJA"},
-        {"id": "zzzzzzzzzzz_0", "audio": "y.wav", "task": "aac", "target": ["wind"], "group": "zzzzzzzzzzz"},
-    ])
-    clotho = write_jsonl(tests / "clotho_evaluation.jsonl", [
-        {"id": "bell", "audio": "bell.wav", "task": "aac", "target": ["a bell"], "freesound_id": "2071"},
-    ])
+    ac = write_jsonl(
+        tests / "audiocaps_test.jsonl",
+        [
+            {
+                "id": "b0RFKhbpFJA_30",
+                "audio": "x.wav",
+                "task": "aac",
+                "target": ["rain"],
+                "group": "b0RFKhbpFJA",
+            },
+            {
+                "id": "zzzzzzzzzzz_0",
+                "audio": "y.wav",
+                "task": "aac",
+                "target": ["wind"],
+                "group": "zzzzzzzzzzz",
+            },
+        ],
+    )
+    clotho = write_jsonl(
+        tests / "clotho_evaluation.jsonl",
+        [
+            {"id": "bell", "audio": "bell.wav", "task": "aac", "target": ["a bell"], "freesound_id": "2071"},
+        ],
+    )
     prep = preparer("wavcaps", exclude_audiocaps=[str(ac)], exclude_clotho=[str(clotho)])
     prep.prepare(root, out)
     assert set(load(out / "wavcaps_audioset_sl.jsonl")) == {"Yq1w2e3r4t5y"}
@@ -232,7 +250,9 @@ def test_wavcaps_leaves_out_the_test_clips_it_is_given(tmp_path, write_audio, wr
     assert prep.leaked == {"AudioSet_SL": 1, "FreeSound": 1}
     listed = [json.loads(line) for line in (out / "wavcaps_excluded.jsonl").read_text().splitlines()]
     assert [(x["source"], x["id"], x["matched"]) for x in listed] == [
-        ("AudioSet_SL", "Yb0RFKhbpFJA", "b0RFKhbpFJA"), ("FreeSound", "2071", "2071")]
+        ("AudioSet_SL", "Yb0RFKhbpFJA", "b0RFKhbpFJA"),
+        ("FreeSound", "2071", "2071"),
+    ]
     assert skipped(out, "wavcaps") == []  # a clip left out for leakage is not looked for
 
 
@@ -241,9 +261,12 @@ def test_wavcaps_clotho_manifest_without_freesound_ids_is_an_error(tmp_path, wri
 
     root = tmp_path / "wavcaps"
     _wavcaps_source(root, "FreeSound", ["2071"])
-    clotho = write_jsonl(tmp_path / "clotho_evaluation.jsonl", [
-        {"id": "bell", "audio": "bell.wav", "task": "aac", "target": ["a bell"]},
-    ])
+    clotho = write_jsonl(
+        tmp_path / "clotho_evaluation.jsonl",
+        [
+            {"id": "bell", "audio": "bell.wav", "task": "aac", "target": ["a bell"]},
+        ],
+    )
     expected = r"clotho_evaluation.jsonl:1.*no 'freesound_id'.*clotho_metadata_<split>.csv"
     with pytest.raises(DataError, match=expected):
         preparer("wavcaps", exclude_clotho=[str(clotho)]).prepare(root, tmp_path / "out")

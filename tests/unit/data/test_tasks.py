@@ -83,8 +83,13 @@ def test_instruction_first_layout_with_answer_cue():
     from usam_toolkit.plugins import load_registry
 
     reg = load_registry(entry_points=False)
-    spec = {"name": "asr", "prompts": ["Transcribe the audio:"], "instruction_first": True,
-            "answer_prefix": "\nText:", "target_prefix": " "}
+    spec = {
+        "name": "asr",
+        "prompts": ["Transcribe the audio:"],
+        "instruction_first": True,
+        "answer_prefix": "\nText:",
+        "target_prefix": " ",
+    }
     asr = reg.build("tasks", spec, BuildContext(), "tasks[0]")
     ex = {"id": "x", "target": "press 0"}
     assert asr.prompt(ex) == ("Transcribe the audio: <Audio>", "</Audio>\nText:")

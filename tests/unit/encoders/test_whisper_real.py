@@ -28,7 +28,6 @@ PROMPT = Path("/usr/share/asterisk/sounds/en/agent-pass.wav")
 TRANSCRIPT = "Please enter your password followed by the pound key."
 
 
-
 @pytest.fixture(scope="module")
 def whisper(tmp_path_factory: pytest.TempPathFactory) -> dict:
     from usam_plugins.encoders.whisper import WhisperEncoderConfig, build_whisper, hf_folder_for

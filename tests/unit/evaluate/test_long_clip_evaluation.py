@@ -35,14 +35,16 @@ def _speech(n_samples: int, skip: int = 0) -> tuple[torch.Tensor, str]:
     for package in (TEXT_PACKAGE, WAV_PACKAGE):
         if not package_files(package):
             pytest.skip(f"needs the Debian package {package} (`make test` installs it)")
-    utts = sorted(asterisk_utterances(package_files(TEXT_PACKAGE), package_files(WAV_PACKAGE)), key=lambda u: u.uid)
+    utts = sorted(
+        asterisk_utterances(package_files(TEXT_PACKAGE), package_files(WAV_PACKAGE)), key=lambda u: u.uid
+    )
     out, texts, pos = torch.zeros(n_samples), [], 0
     for u in utts[skip:]:
         decoded = decode_audio(u.path)
         wave = resample(torch.from_numpy(decoded.samples), decoded.sample_rate, RATE)
         if pos + wave.numel() > n_samples:
             break
-        out[pos:pos + wave.numel()] = wave
+        out[pos : pos + wave.numel()] = wave
         texts.append(u.text)
         pos += wave.numel() + RATE // 5
     assert pos > n_samples - 6 * RATE, "the clip should be speech up to its last seconds"
@@ -63,8 +65,15 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict:
     records = []
     for name, audio, text in (("long", long_audio, long_text), ("short", short_audio, short_text)):
         sf.write(root / f"{name}.wav", audio.numpy(), RATE, subtype="FLOAT")
-        records.append({"id": name, "audio": f"{name}.wav", "duration": audio.numel() / RATE,
-                        "task": "asr", "target": text})
+        records.append(
+            {
+                "id": name,
+                "audio": f"{name}.wav",
+                "duration": audio.numel() / RATE,
+                "task": "asr",
+                "target": text,
+            }
+        )
     (root / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     write_tiny_whisper_ct2(root / "whisper")
     lm = write_tiny_causal_lm(root / "lm", vocab_texts=DEFAULT_TEXTS, hidden=32)
@@ -82,7 +91,13 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict:
     }
     (root / "recipe.yaml").write_text(yaml.safe_dump(recipe))
     cfg = load_recipe(root / "recipe.yaml")
-    return {"root": root, "cfg": cfg, "model": build_model(cfg), "long": long_audio, "texts": (long_text, short_text)}
+    return {
+        "root": root,
+        "cfg": cfg,
+        "model": build_model(cfg),
+        "long": long_audio,
+        "texts": (long_text, short_text),
+    }
 
 
 def test_a_40_s_clip_gets_one_answer_from_all_its_audio(setup: dict, tmp_path: Path) -> None:
@@ -121,8 +136,8 @@ def test_a_40_s_clip_gets_one_answer_from_all_its_audio(setup: dict, tmp_path: P
     assert out.lengths.tolist()[row] == 2000
     # The frames from 30 s on are the encoding of the last 10 s of speech itself.
     with torch.no_grad():
-        tail = whisper(setup["long"][None, 30 * RATE:], torch.tensor([10 * RATE]))
-        head = whisper(setup["long"][None, :30 * RATE], torch.tensor([30 * RATE]))
+        tail = whisper(setup["long"][None, 30 * RATE :], torch.tensor([10 * RATE]))
+        head = whisper(setup["long"][None, : 30 * RATE], torch.tensor([30 * RATE]))
     torch.testing.assert_close(out.features[row, 1500:2000], tail.features[0], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(out.features[row, :1500], head.features[0], atol=1e-5, rtol=1e-5)
     assert float(tail.features.abs().mean()) > 0

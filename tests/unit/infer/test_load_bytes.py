@@ -18,7 +18,9 @@ def _encoded(seconds: float, fmt: str, sr: int = 16000) -> bytes:
     return buf.getvalue()
 
 
-def test_a_small_flac_claiming_too_much_audio_is_refused_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_small_flac_claiming_too_much_audio_is_refused_before_decoding(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     data = _encoded(70.0, "FLAC")
     assert len(data) < 10_000  # silence compresses ~1000:1: the size limit alone cannot catch it
     monkeypatch.setattr(sf, "read", lambda *a, **k: pytest.fail("decoded before the length check"))

@@ -16,7 +16,9 @@ from usam_toolkit.interfaces import BuildContext, LLMOutput, LossInputs
 def pair_inputs(audio: torch.Tensor, text: torch.Tensor, aux=None) -> LossInputs:  # type: ignore[no-untyped-def]
     b = audio.shape[0]
     lens = torch.full((b,), audio.shape[1])
-    llm = LLMOutput(torch.zeros(b, 2, 3), torch.full((b, 2), -100), audio, lens, text, torch.full((b,), text.shape[1]))
+    llm = LLMOutput(
+        torch.zeros(b, 2, 3), torch.full((b, 2), -100), audio, lens, text, torch.full((b,), text.shape[1])
+    )
     return LossInputs(llm, aux_losses=aux or {})
 
 

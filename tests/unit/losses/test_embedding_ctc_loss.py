@@ -27,7 +27,12 @@ def one_token_inputs(audio: torch.Tensor, task_ids: list[int]) -> LossInputs:
     labels = torch.tensor([[-100, -100, 7, 2]] * b)
     text = E.expand(b, 1, 2).clone().requires_grad_(True)
     llm = LLMOutput(
-        torch.zeros(b, 4, 9), labels, audio, torch.full((b,), audio.shape[1]), text, torch.ones(b, dtype=torch.long)
+        torch.zeros(b, 4, 9),
+        labels,
+        audio,
+        torch.full((b,), audio.shape[1]),
+        text,
+        torch.ones(b, dtype=torch.long),
     )
     return LossInputs(llm, task_ids=torch.tensor(task_ids))
 

@@ -9,6 +9,8 @@ import pytest
 from usam_toolkit.testing import check_component
 
 
-@pytest.mark.parametrize("name", ("cross_entropy", "saclm", "infonce", "aux", "tapm_balance", "embedding_ctc"))
+@pytest.mark.parametrize(
+    "name", ("cross_entropy", "saclm", "infonce", "aux", "tapm_balance", "embedding_ctc")
+)
 def test_conformance(name: str, tmp_path: Path) -> None:
     check_component("losses", name, tmp_path)

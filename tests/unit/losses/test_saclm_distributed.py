@@ -40,8 +40,9 @@ def _global_batch(empty_text: tuple[int, ...]) -> dict[str, torch.Tensor]:
     }
 
 
-def _run(batch: dict[str, torch.Tensor], rows: list[int], negatives: str, global_negatives: bool,
-         rng_seed: int) -> dict:
+def _run(
+    batch: dict[str, torch.Tensor], rows: list[int], negatives: str, global_negatives: bool, rng_seed: int
+) -> dict:
     """Loss, logs, heads' gradients and input gradients of ``len(rows) * loss`` on the given rows; the
     heads' weights are the same everywhere, the global RNG (derangements) is seeded with ``rng_seed``."""
     torch.manual_seed(0)
@@ -50,14 +51,26 @@ def _run(batch: dict[str, torch.Tensor], rows: list[int], negatives: str, global
     audio = batch["audio"][rows].clone().requires_grad_(True)
     text = batch["text"][rows].clone().requires_grad_(True)
     b = len(rows)
-    inputs = LossInputs(LLMOutput(torch.zeros(b, 2, 3), torch.full((b, 2), -100), audio, batch["a_len"][rows],
-                                  text, batch["t_len"][rows]))
+    inputs = LossInputs(
+        LLMOutput(
+            torch.zeros(b, 2, 3),
+            torch.full((b, 2), -100),
+            audio,
+            batch["a_len"][rows],
+            text,
+            batch["t_len"][rows],
+        )
+    )
     out = loss_fn(inputs)
     # What the trainer back-propagates: the loss times this process's sample count.
     (b * out.loss).backward()
-    return {"loss": out.loss.detach(), "logs": dict(out.logs),
-            "heads": {k: p.grad.clone() for k, p in loss_fn.named_parameters()},
-            "audio": audio.grad, "text": text.grad}
+    return {
+        "loss": out.loss.detach(),
+        "logs": dict(out.logs),
+        "heads": {k: p.grad.clone() for k, p in loss_fn.named_parameters()},
+        "audio": audio.grad,
+        "text": text.grad,
+    }
 
 
 def _worker(rank: int, port: int, root: str) -> None:
@@ -88,20 +101,26 @@ def ranks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict]]:
     import torch.multiprocessing as mp
 
     root = tmp_path_factory.mktemp("saclm_ddp")
-    ctx = mp.start_processes(_worker, args=(_free_port(), str(root)), nprocs=WORLD, join=False, start_method="fork")
+    ctx = mp.start_processes(
+        _worker, args=(_free_port(), str(root)), nprocs=WORLD, join=False, start_method="fork"
+    )
     deadline = time.monotonic() + 120
     while not ctx.join(timeout=1):  # raises with the child's traceback if one failed
         if time.monotonic() > deadline:
             for p in ctx.processes:
                 p.kill()
             pytest.fail("the two processes did not finish within 120 s (a collective hangs?)")
-    return {name: [torch.load(root / f"{name}-{r}.pt", weights_only=True) for r in range(WORLD)]
-            for name in SCENARIOS}
+    return {
+        name: [torch.load(root / f"{name}-{r}.pt", weights_only=True) for r in range(WORLD)]
+        for name in SCENARIOS
+    }
 
 
 def _single(name: str) -> dict:
     negatives, global_negatives, empty, size = SCENARIOS[name]
-    return _run(_global_batch(empty), list(range(size)), negatives, global_negatives, SEED)  # rank 0's RNG state
+    return _run(
+        _global_batch(empty), list(range(size)), negatives, global_negatives, SEED
+    )  # rank 0's RNG state
 
 
 @pytest.mark.parametrize("name", ["derangement", "hardest", "pair", "uneven"])
@@ -126,7 +145,9 @@ def test_two_ranks_equal_one_process_with_the_global_batch(ranks: dict, name: st
 def test_local_negatives_keep_each_rank_to_its_own_samples(ranks: dict) -> None:
     negatives, _, empty, _ = SCENARIOS["local"]
     for r, part in enumerate(ranks["local"]):
-        alone = _run(_global_batch(empty), list(range(r, B, WORLD)), negatives, True, SEED + r)  # no group here
+        alone = _run(
+            _global_batch(empty), list(range(r, B, WORLD)), negatives, True, SEED + r
+        )  # no group here
         torch.testing.assert_close(part["loss"], alone["loss"], atol=1e-6, rtol=1e-6)
     mixed = sum(4 * p["loss"] for p in ranks["local"]) / B
     assert abs(float(mixed) - float(_single("local")["loss"])) > 1e-4  # what the global batch changes

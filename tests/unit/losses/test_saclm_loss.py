@@ -27,7 +27,14 @@ from usam_toolkit.testing import fake_loss_inputs
 def make_inputs(audio, a_len, text, t_len) -> LossInputs:  # type: ignore[no-untyped-def]
     b = audio.shape[0]
     return LossInputs(
-        LLMOutput(torch.zeros(b, 2, 3), torch.full((b, 2), -100), audio, torch.tensor(a_len), text, torch.tensor(t_len))
+        LLMOutput(
+            torch.zeros(b, 2, 3),
+            torch.full((b, 2), -100),
+            audio,
+            torch.tensor(a_len),
+            text,
+            torch.tensor(t_len),
+        )
     )
 
 
@@ -70,7 +77,9 @@ def hand_module(score: float, margin: float = 1.0, negatives: str = "mean") -> n
 
 
 def hand_inputs() -> LossInputs:
-    audio = torch.tensor([[[1.0, 0.0], [1.0, 0.0]], [[0.0, 1.0], [100.0, -7.0]]])  # sample 1: 1 frame + padding
+    audio = torch.tensor(
+        [[[1.0, 0.0], [1.0, 0.0]], [[0.0, 1.0], [100.0, -7.0]]]
+    )  # sample 1: 1 frame + padding
     text = torch.tensor([[[1.0, 1.0], [5.0, 5.0]], [[0.0, 1.0], [0.0, 3.0]]])  # sample 0: 1 token + padding
     return make_inputs(audio, [2, 1], text, [1, 2])
 

@@ -86,4 +86,6 @@ def test_chrf_matches_sacrebleu() -> None:
     streams = [[r[0] for r in REFS], [r[1] if len(r) > 1 else None for r in REFS]]
     assert out["chrf"] == pytest.approx(sacrebleu.corpus_chrf(HYPS, streams).score)
     assert "nc:6|nw:0" in out["signature"]
-    assert build_chrf(ChrfConfig(), BuildContext()).compute(["abc def"], [["abc def"]])["chrf"] == pytest.approx(100)
+    assert build_chrf(ChrfConfig(), BuildContext()).compute(["abc def"], [["abc def"]])[
+        "chrf"
+    ] == pytest.approx(100)

@@ -23,7 +23,9 @@ REFS = [
     ["a man is playing the guitar", "someone strums an acoustic guitar", "guitar music"],
     ["birds are chirping in a forest", "many birds sing"],
 ]
-NEEDS_JAVA = pytest.mark.skipif(shutil.which("java") is None, reason="java not on PATH (METEOR / PTB tokenizer)")
+NEEDS_JAVA = pytest.mark.skipif(
+    shutil.which("java") is None, reason="java not on PATH (METEOR / PTB tokenizer)"
+)
 
 
 def _direct(scorer: object) -> float:

@@ -59,4 +59,6 @@ def test_relative_model_dir_resolves_against_recipe_folder(tmp_path: Path) -> No
     m = build_sentence_similarity(SentenceSimilarityConfig(model_dir="enc"), BuildContext(base_dir=tmp_path))
     assert m.model_dir == tmp_path / "enc"
     with pytest.raises(ConfigError, match="config.json"):
-        build_sentence_similarity(SentenceSimilarityConfig(model_dir="nowhere"), BuildContext(base_dir=tmp_path))
+        build_sentence_similarity(
+            SentenceSimilarityConfig(model_dir="nowhere"), BuildContext(base_dir=tmp_path)
+        )

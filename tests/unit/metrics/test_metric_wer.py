@@ -47,9 +47,13 @@ def test_insertions_and_cer() -> None:
 
 
 def test_english_normalisation_is_applied() -> None:
-    out = wer("english").compute(["mister smith will not pay $25"], [["Mr. Smith won't pay twenty-five dollars!"]])
+    out = wer("english").compute(
+        ["mister smith will not pay $25"], [["Mr. Smith won't pay twenty-five dollars!"]]
+    )
     assert out["wer"] == 0.0
-    raw = wer("none").compute(["mister smith will not pay $25"], [["Mr. Smith won't pay twenty-five dollars!"]])
+    raw = wer("none").compute(
+        ["mister smith will not pay $25"], [["Mr. Smith won't pay twenty-five dollars!"]]
+    )
     assert raw["wer"] > 50
 
 

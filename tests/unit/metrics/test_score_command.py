@@ -49,7 +49,9 @@ def test_cli_prints_json_with_corpus_and_paper_wer(asr_files, capsys: pytest.Cap
 
 def test_missing_and_extra_ids_are_errors(asr_files, tmp_path: Path) -> None:
     preds, manifest = asr_files
-    short = write_jsonl(tmp_path / "short.jsonl", [{"id": "u1", "text": "the cat"}, {"id": "zz", "text": "x"}])
+    short = write_jsonl(
+        tmp_path / "short.jsonl", [{"id": "u1", "text": "the cat"}, {"id": "zz", "text": "x"}]
+    )
     with pytest.raises(DataError, match=r"without a prediction.*u2.*not in .*zz"):
         score("asr", short, manifest)
     out = score("asr", short, manifest, allow_missing=True)
@@ -81,8 +83,10 @@ def test_translation_groups_by_target_language(tmp_path: Path) -> None:
             {"id": "f1", "audio": "b.wav", "task": "s2tt", "target": "le chat est noir", "target_lang": "fr"},
         ],
     )
-    preds = write_jsonl(tmp_path / "p.jsonl", [{"id": "z1", "hypothesis": "我爱北京天安门"},
-                                                {"id": "f1", "hypothesis": "le chat est noir"}])
+    preds = write_jsonl(
+        tmp_path / "p.jsonl",
+        [{"id": "z1", "hypothesis": "我爱北京天安门"}, {"id": "f1", "hypothesis": "le chat est noir"}],
+    )
     out = score("s2tt", preds, manifest, paper_scoring=True)
     groups = out["by_target_lang"]
     assert groups["zh"]["metrics"]["bleu"]["tokenize"] == "zh"

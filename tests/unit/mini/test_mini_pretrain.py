@@ -56,16 +56,24 @@ def test_pretrain_tiny_world_writes_loadable_artefacts(tiny_world: Path, tmp_pat
     torch = pytest.importorskip("torch")
     pytest.importorskip("transformers")
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from usam_plugins.encoders.configs import ConvTransformerConfig
     from usam_plugins.encoders.conv_transformer import build_conv_transformer
+
     from usam_toolkit.interfaces import BuildContext
     from usam_toolkit.mini.pretrain import LMSettings, MusicSettings, pretrain
 
     enc = {"sample_rate": 24000, "n_mels": 16, "strides": [4], "dim": 16, "layers": 1, "heads": 2}
     music = MusicSettings(encoder=enc, steps=2, batch_size=2, crop_seconds=1.0)
-    lm = LMSettings(hidden=32, layers=1, heads=2, intermediate=64, vocab_size=300, steps=2, batch_size=4,
-                    generated_captions=3)
+    lm = LMSettings(
+        hidden=32,
+        layers=1,
+        heads=2,
+        intermediate=64,
+        vocab_size=300,
+        steps=2,
+        batch_size=4,
+        generated_captions=3,
+    )
     out = tmp_path / "pre"
     metas = pretrain(tiny_world, out, music, lm, log=lambda _: None)
 

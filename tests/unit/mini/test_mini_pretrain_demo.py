@@ -25,14 +25,17 @@ def _manifest(path: Path, rows: list[dict]) -> Path:
 
 
 def test_most_frequent_target_by_hand(tmp_path: Path) -> None:
-    train = _manifest(tmp_path / "train.jsonl", [
-        {"id": "1", "audio": "a.wav", "task": "asr", "target": "yes"},
-        {"id": "2", "audio": "a.wav", "task": "asr", "target": "no"},
-        {"id": "3", "audio": "a.wav", "task": "asr", "target": "no"},
-        {"id": "4", "audio": "a.wav", "task": "aac", "target": ["a bell rings", "a bell"]},
-        {"id": "5", "audio": "a.wav", "task": "aac", "target": ["rain falls", "a bell rings"]},
-        {"id": "6", "audio": "a.wav", "task": "s2tt", "target": "oui", "target_lang": "fr"},
-    ])
+    train = _manifest(
+        tmp_path / "train.jsonl",
+        [
+            {"id": "1", "audio": "a.wav", "task": "asr", "target": "yes"},
+            {"id": "2", "audio": "a.wav", "task": "asr", "target": "no"},
+            {"id": "3", "audio": "a.wav", "task": "asr", "target": "no"},
+            {"id": "4", "audio": "a.wav", "task": "aac", "target": ["a bell rings", "a bell"]},
+            {"id": "5", "audio": "a.wav", "task": "aac", "target": ["rain falls", "a bell rings"]},
+            {"id": "6", "audio": "a.wav", "task": "s2tt", "target": "oui", "target_lang": "fr"},
+        ],
+    )
     # asr: "no" twice; aac: tie 1-1 on the first references -> the first seen; s2tt keyed by language
     answers = most_frequent_targets(read_records([train]))
     assert answers == {"asr": "no", "aac": "a bell rings", "s2tt:fr": "oui"}
@@ -60,11 +63,14 @@ def test_consensus_target_by_hand() -> None:
 
 def test_consensus_is_the_central_caption_not_the_repeated_one(tmp_path: Path) -> None:
     dogs = ["a dog barks twice", "a dog barks loudly", "a small dog barks"]
-    train = _manifest(tmp_path / "train.jsonl", [
-        *({"id": f"d{i}", "audio": "a.wav", "task": "aac", "target": [t]} for i, t in enumerate(dogs)),
-        {"id": "r1", "audio": "a.wav", "task": "aac", "target": ["rain"]},
-        {"id": "r2", "audio": "a.wav", "task": "aac", "target": ["rain"]},
-    ])
+    train = _manifest(
+        tmp_path / "train.jsonl",
+        [
+            *({"id": f"d{i}", "audio": "a.wav", "task": "aac", "target": [t]} for i, t in enumerate(dogs)),
+            {"id": "r1", "audio": "a.wav", "task": "aac", "target": ["rain"]},
+            {"id": "r2", "audio": "a.wav", "task": "aac", "target": ["rain"]},
+        ],
+    )
     records = read_records([train])
     # "rain" is the only repeated caption, but three of five captions share "a dog barks"
     assert most_frequent_targets(records) == {"aac": "rain"}
@@ -75,7 +81,10 @@ def test_baseline_scored_by_the_shared_scorer(tmp_path: Path) -> None:
     from usam_toolkit.evaluate.runner import score
 
     answers = {"asr": "press one"}
-    test = [{"id": "a", "task": "asr", "target": "press one"}, {"id": "b", "task": "asr", "target": "press two now"}]
+    test = [
+        {"id": "a", "task": "asr", "target": "press one"},
+        {"id": "b", "task": "asr", "target": "press two now"},
+    ]
     results = score(baseline_predictions(test, answers), {"asr": ["wer"]})
     # errors: 0 + (1 substitution + 1 deletion) over 2 + 3 reference words = 2 / 5
     assert results["asr"]["wer"]["wer"] == pytest.approx(40.0)
@@ -88,17 +97,24 @@ def test_comparison_judges_the_primary_score() -> None:
         caps = {"coco_caption": {"cider_d": cider, "bleu_4": 1.0}}
         return {"asr": {"wer": {"wer": wer}}, "s2tt": {"bleu": {"bleu": bleu}}, "aac": caps, "mc": caps}
 
-    table = comparison({
-        "model": sys(50, 10, 30),
-        "untrained": sys(120, 1, 5),
-        "most_frequent": sys(99, 12, 3),
-        "consensus": sys(101, 2, 31),
-    })
-    assert table["asr"]["beats_baselines"] is True          # lower WER wins
-    assert table["s2tt"]["beats_baselines"] is False        # 10 < 12
+    table = comparison(
+        {
+            "model": sys(50, 10, 30),
+            "untrained": sys(120, 1, 5),
+            "most_frequent": sys(99, 12, 3),
+            "consensus": sys(101, 2, 31),
+        }
+    )
+    assert table["asr"]["beats_baselines"] is True  # lower WER wins
+    assert table["s2tt"]["beats_baselines"] is False  # 10 < 12
     assert table["aac"]["primary"] == "CIDEr-D"
-    assert table["mc"]["beats_baselines"] is False          # 30 < the consensus caption's 31
-    assert table["aac"]["scores"]["METEOR"] == {"model": None, "untrained": None, "most_frequent": None, "consensus": None}
+    assert table["mc"]["beats_baselines"] is False  # 30 < the consensus caption's 31
+    assert table["aac"]["scores"]["METEOR"] == {
+        "model": None,
+        "untrained": None,
+        "most_frequent": None,
+        "consensus": None,
+    }
 
 
 def test_comparison_reports_only_the_tasks_the_model_was_scored_on() -> None:
@@ -159,6 +175,17 @@ def test_pretrain_and_demo_subverbs_parse() -> None:
     from usam_toolkit.cli import build_parser
 
     pre = build_parser().parse_args(["mini", "pretrain", "--world", "w", "--lm-steps", "5"])
-    assert (pre.mini_command, pre.world, pre.out, pre.lm_steps, pre.music_steps) == ("pretrain", "w", None, 5, None)
+    assert (pre.mini_command, pre.world, pre.out, pre.lm_steps, pre.music_steps) == (
+        "pretrain",
+        "w",
+        None,
+        5,
+        None,
+    )
     demo = build_parser().parse_args(["mini", "demo", "--out", "o", "train.max_steps=3"])
-    assert (demo.mini_command, demo.out, demo.world, demo.overrides) == ("demo", "o", "data/mini-small", ["train.max_steps=3"])
+    assert (demo.mini_command, demo.out, demo.world, demo.overrides) == (
+        "demo",
+        "o",
+        "data/mini-small",
+        ["train.max_steps=3"],
+    )

@@ -48,7 +48,10 @@ def test_sentences_are_split_filtered_and_deduplicated(tmp_path: Path) -> None:
 
 
 def test_keep_sentence_rules() -> None:
-    assert split_sentences("One two three. Four five six!\n  -- Someone") == ["One two three.", "Four five six!"]
+    assert split_sentences("One two three. Four five six!\n  -- Someone") == [
+        "One two three.",
+        "Four five six!",
+    ]
     assert keep_sentence("Keep this short sentence.")
     assert not keep_sentence("You owe 5 dollars.")  # digits: spoken form ambiguous
     assert not keep_sentence("lower case start here.")

@@ -31,9 +31,10 @@ import importlib.util
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -71,8 +72,16 @@ STEPS = 100
 LR = 3e-3
 LM = {"hidden": 64, "layers": 2, "heads": 4}
 STACK = [
-    {"name": "window_qformer", "window_seconds": 0.08, "queries_per_window": 1, "num_layers": 1,
-     "hidden_size": 64, "num_heads": 4, "dropout": 0.0, "input_residual": True},
+    {
+        "name": "window_qformer",
+        "window_seconds": 0.08,
+        "queries_per_window": 1,
+        "num_layers": 1,
+        "hidden_size": 64,
+        "num_heads": 4,
+        "dropout": 0.0,
+        "input_residual": True,
+    },
     {"name": "tapm", "num_experts": 3, "expert_hidden": 128, "router_hidden": 16},
 ]
 LINEAR = [{"name": "linear"}]
@@ -164,11 +173,18 @@ def make_world(folder: Path) -> World:
     task = model.tasks["asr"]
     left, right = zip(*(task.prompt({"target": t}) for t in texts))
     batch = Batch(
-        ids=list(CLIPS), tasks=["asr"] * len(texts), task_ids=torch.zeros(len(texts), dtype=torch.long),
-        audio={16000: audio}, audio_lengths={16000: lengths}, audio_hashes=[""] * len(texts),
+        ids=list(CLIPS),
+        tasks=["asr"] * len(texts),
+        task_ids=torch.zeros(len(texts), dtype=torch.long),
+        audio={16000: audio},
+        audio_lengths={16000: lengths},
+        audio_hashes=[""] * len(texts),
         durations=durations,
-        targets=list(texts), references=[[t] for t in texts], prompts_left=list(left),
-        prompts_right=list(right), examples=[],
+        targets=list(texts),
+        references=[[t] for t in texts],
+        prompts_left=list(left),
+        prompts_right=list(right),
+        examples=[],
     )
     with torch.no_grad():
         features = model.encode(batch)  # Whisper once for the module; every arm reuses these features
@@ -186,7 +202,9 @@ def train_arm(world: World, projectors: list[dict], features: Any, steps: int = 
     model = AudioLLM.from_recipe(world.recipe(projectors))
     fused = model.fusion([features])
     model.encode = lambda batch: fused  # the frozen Whisper features, computed once
-    params = [p for name, p in model.named_parameters() if p.requires_grad and not name.startswith("encoders.")]
+    params = [
+        p for name, p in model.named_parameters() if p.requires_grad and not name.startswith("encoders.")
+    ]
     opt = torch.optim.Adam(params, lr=lr)
     model.eval()
     with torch.no_grad():
@@ -214,20 +232,25 @@ def arms(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     feats = world.features
     assert len(set(feats.lengths.tolist())) == 1, "every clip must give the same number of audio tokens"
     # one clip's features for every sample: real speech statistics, no information about which clip it is
-    deaf_feats = EncoderOutput(feats.features[:1].expand_as(feats.features).clone(), feats.lengths.clone(),
-                               feats.frame_rate)
+    deaf_feats = EncoderOutput(
+        feats.features[:1].expand_as(feats.features).clone(), feats.lengths.clone(), feats.frame_rate
+    )
     out = {
         "world": world,
         "stack": train_arm(world, STACK, feats),
         "linear": train_arm(world, LINEAR, feats),
         "deaf": train_arm(world, STACK, deaf_feats),
     }
-    print(f"\nlistening test ({STEPS} steps, lr {LR}): deaf floor {world.floor:.4f}; "
-          f"stack/linear CE {out['stack'].ce / out['linear'].ce:.2f}; total {time.time() - start:.1f} s")
+    print(
+        f"\nlistening test ({STEPS} steps, lr {LR}): deaf floor {world.floor:.4f}; "
+        f"stack/linear CE {out['stack'].ce / out['linear'].ce:.2f}; total {time.time() - start:.1f} s"
+    )
     for name in ("stack", "linear", "deaf"):
         a = out[name]
-        print(f"  {name:<6} CE {a.ce_start:.3f} -> {a.ce:.4f}  exact {a.exact}/8  ({a.seconds:.1f} s)  "
-              f"{a.outputs[:2]}")
+        print(
+            f"  {name:<6} CE {a.ce_start:.3f} -> {a.ce:.4f}  exact {a.exact}/8  ({a.seconds:.1f} s)  "
+            f"{a.outputs[:2]}"
+        )
     return out
 
 
@@ -235,7 +258,9 @@ def test_both_hearing_arms_learn(arms: dict) -> None:
     for name in ("stack", "linear"):
         a = arms[name]
         assert a.ce < 0.05 * a.ce_start, f"{name}: CE {a.ce_start:.3f} -> {a.ce:.4f}"
-        assert a.ce < 0.25 * arms["world"].floor, f"{name}: CE {a.ce:.4f}, deaf floor {arms['world'].floor:.4f}"
+        assert a.ce < 0.25 * arms["world"].floor, (
+            f"{name}: CE {a.ce:.4f}, deaf floor {arms['world'].floor:.4f}"
+        )
 
 
 def test_stack_listens_at_least_as_well_as_linear(arms: dict) -> None:
@@ -248,6 +273,8 @@ def test_stack_listens_at_least_as_well_as_linear(arms: dict) -> None:
 def test_deaf_control_cannot_pass(arms: dict) -> None:
     deaf, floor = arms["deaf"], arms["world"].floor
     # it sees the same input for all 8 samples: below the floor, something leaks which clip it is
-    assert deaf.ce >= floor - 1e-4, f"deaf CE {deaf.ce:.4f} < floor {floor:.4f}: the clip leaks past the audio"
+    assert deaf.ce >= floor - 1e-4, (
+        f"deaf CE {deaf.ce:.4f} < floor {floor:.4f}: the clip leaks past the audio"
+    )
     assert len(set(deaf.outputs)) == 1 and deaf.exact <= 1, deaf.outputs
     assert arms["stack"].ce < 0.5 * deaf.ce, f"stack CE {arms['stack'].ce:.4f} vs deaf CE {deaf.ce:.4f}"

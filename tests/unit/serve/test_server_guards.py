@@ -68,8 +68,12 @@ def _wav(seconds: float = 0.5, sr: int = 16000) -> bytes:
 
 
 def _post(srv, body: bytes) -> tuple[int, dict, Any]:
-    req = urllib.request.Request(srv.url + "api/run?task=aac", data=body, method="POST",
-                                 headers={"Content-Type": "application/octet-stream"})
+    req = urllib.request.Request(
+        srv.url + "api/run?task=aac",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/octet-stream"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=20) as r:
             return r.status, json.loads(r.read()), r.headers
@@ -78,8 +82,10 @@ def _post(srv, body: bytes) -> tuple[int, dict, Any]:
 
 
 def _head(srv, body: bytes, length: int) -> bytes:
-    return (f"POST /api/run?task=aac HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
-            f"Content-Length: {length}\r\n\r\n").encode() + body
+    return (
+        f"POST /api/run?task=aac HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+        f"Content-Length: {length}\r\n\r\n"
+    ).encode() + body
 
 
 def _read_all(s: socket.socket) -> bytes:
@@ -222,7 +228,8 @@ def test_decoded_size_is_refused_from_the_header_alone(serve, monkeypatch) -> No
     # By hand: 2,304,000 frames; 5 bytes x 2,592,000 frames of room + a 4 MiB block = 16.36 MiB.
     assert answer["error"] == (
         "upload: decoded_too_large: 2304000 frames x 8 channels at 192000 Hz (12.0 s) would take 16.4 MB to "
-        "decode; this server accepts at most 16 MB per request (--max-decoded-mb)")
+        "decode; this server accepts at most 16 MB per request (--max-decoded-mb)"
+    )
     assert srv.inference.engine.calls == 0
     assert _wait_until(lambda: srv.budget.used == 0)  # given back once the answer is sent
 
@@ -233,8 +240,10 @@ def test_a_full_memory_budget_is_a_503_then_frees(serve) -> None:
     wav = _wav(2.0)  # 64,044 bytes, reserved twice while read: 0.12 MB
     status, answer, headers = _post(srv, wav)
     assert status == 503 and headers["Retry-After"] == "1"
-    assert answer["error"] == ("server busy: 1.5 MB of request memory in use; 0.1 MB more to read an upload "
-                               "would pass the limit of 1.5 MB (--max-total-mb); retry later")
+    assert answer["error"] == (
+        "server busy: 1.5 MB of request memory in use; 0.1 MB more to read an upload "
+        "would pass the limit of 1.5 MB (--max-total-mb); retry later"
+    )
     srv.budget.release(srv.budget.total)
     assert _post(srv, wav)[0] == 200
     assert _wait_until(lambda: srv.budget.used == 0)
@@ -264,8 +273,11 @@ def test_connections_past_the_limit_are_refused_with_503(serve) -> None:
 def test_a_total_budget_below_one_request_is_a_config_error() -> None:
     from usam_toolkit.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=r"--max-total-mb 50 is less than one request may need: "
-                                          r"--max-decoded-mb 16 \+ 2 x --max-upload-mb 20 = 56"):
+    with pytest.raises(
+        ConfigError,
+        match=r"--max-total-mb 50 is less than one request may need: "
+        r"--max-decoded-mb 16 \+ 2 x --max-upload-mb 20 = 56",
+    ):
         make_server(_Stand_in(), "127.0.0.1", 0, max_upload_mb=20, max_decoded_mb=16, max_total_mb=50)
 
 

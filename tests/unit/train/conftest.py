@@ -18,7 +18,9 @@ def fast_cfg():
     from usam_toolkit.train.config import TrainConfig
 
     def make(**kw):
-        base = dict(lr=1e-2, max_steps=12, log_every=1, progress=False, tensorboard=False, plots=False, keep_last=3)
+        base = dict(
+            lr=1e-2, max_steps=12, log_every=1, progress=False, tensorboard=False, plots=False, keep_last=3
+        )
         base.update(kw)
         return TrainConfig(**base)
 

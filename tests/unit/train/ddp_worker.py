@@ -8,15 +8,35 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from train_fakes import FakeDataset, FakeSampler, TinyModel, collate  # noqa: E402
+
 from usam_toolkit.train.config import TrainConfig  # noqa: E402
 from usam_toolkit.train.trainer import Trainer  # noqa: E402
 
 
 def run(out_dir: Path, mode: str, resume: bool | Path = False) -> None:
-    cfg = TrainConfig(lr=1e-2, max_steps=6, grad_accum=2, log_every=1, progress=False, tensorboard=False,
-                      plots=False, distributed=mode, save_every=3, keep_last=5)
-    Trainer(TinyModel(dropout=0.0), FakeDataset(22), FakeSampler(22, 4, seed=3), cfg, out_dir,
-            collate_fn=collate, seed=7, device="cpu", resume=resume).fit()
+    cfg = TrainConfig(
+        lr=1e-2,
+        max_steps=6,
+        grad_accum=2,
+        log_every=1,
+        progress=False,
+        tensorboard=False,
+        plots=False,
+        distributed=mode,
+        save_every=3,
+        keep_last=5,
+    )
+    Trainer(
+        TinyModel(dropout=0.0),
+        FakeDataset(22),
+        FakeSampler(22, 4, seed=3),
+        cfg,
+        out_dir,
+        collate_fn=collate,
+        seed=7,
+        device="cpu",
+        resume=resume,
+    ).fit()
 
 
 if __name__ == "__main__":

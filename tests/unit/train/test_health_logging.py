@@ -61,8 +61,14 @@ def test_health_is_computed_on_logging_steps_only(tmp_path, fast_cfg, monkeypatc
 
 
 def test_a_model_without_stages_logs_no_health(tmp_path, fast_cfg):
-    Trainer(TinyModel(dropout=0.0), FakeDataset(8), FakeSampler(8, 4), fast_cfg(max_steps=2), tmp_path,
-            collate_fn=collate).fit()
+    Trainer(
+        TinyModel(dropout=0.0),
+        FakeDataset(8),
+        FakeSampler(8, 4),
+        fast_cfg(max_steps=2),
+        tmp_path,
+        collate_fn=collate,
+    ).fit()
     assert not any(k.startswith("health/") for r in _rows(tmp_path) for k in r["logs"])
 
 
@@ -88,8 +94,14 @@ def test_smoke_training_logs_health_and_plots_it(smoke_world, tmp_path):
     from usam_toolkit.mini.smoke import SMOKE_RECIPE
     from usam_toolkit.pipeline import train_recipe
 
-    overrides = ["train.max_steps=3", "train.log_every=1", "train.progress=false", "train.tensorboard=false",
-                 "train.plots=true", "data.valid=[]"]
+    overrides = [
+        "train.max_steps=3",
+        "train.log_every=1",
+        "train.progress=false",
+        "train.tensorboard=false",
+        "train.plots=true",
+        "data.valid=[]",
+    ]
     result = train_recipe(SMOKE_RECIPE, overrides, out=str(tmp_path), device="cpu", progress=False)
     assert result.step == 3
     rows = _rows(tmp_path)
@@ -109,17 +121,38 @@ def test_usam_health_command_on_the_smoke_recipe(smoke_world, capsys):
     from usam_toolkit.cli import main
     from usam_toolkit.mini.smoke import SMOKE_RECIPE
 
-    assert main(["health", str(SMOKE_RECIPE), "audio_norm.kind=layer_norm", "--batches", "1", "--split", "valid",
-                 "--device", "cpu", "--json"]) == 0
+    assert (
+        main(
+            [
+                "health",
+                str(SMOKE_RECIPE),
+                "audio_norm.kind=layer_norm",
+                "--batches",
+                "1",
+                "--split",
+                "valid",
+                "--device",
+                "cpu",
+                "--json",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["batches"] == 1 and result["split"] == "valid" and result["clips"] >= 2
     assert [s["stage"] for s in result["stages"]] == [
-        "fusion", "projectors[0]:window_qformer", "projectors[1]:tapm", "audio_norm"]
+        "fusion",
+        "projectors[0]:window_qformer",
+        "projectors[1]:tapm",
+        "audio_norm",
+    ]
     by = {s["stage"]: s for s in result["stages"]}
     assert by["fusion"]["width"] == 16 + 8 and by["audio_norm"]["width"] == by["projectors[1]:tapm"]["width"]
     # the normaliser's gain starts at the text RMS and LayerNorm makes every token's RMS 1: ratio ~ 1
     assert by["audio_norm"]["rms_ratio"] == pytest.approx(1.0, abs=1e-2)
-    assert by["projectors[0]:window_qformer"]["tokens_per_s"] == pytest.approx(by["audio_norm"]["tokens_per_s"])
+    assert by["projectors[0]:window_qformer"]["tokens_per_s"] == pytest.approx(
+        by["audio_norm"]["tokens_per_s"]
+    )
     for s in result["stages"]:
         assert 0.0 <= s["between_clip"] <= 1.0 and 0.0 <= s["within_clip"] <= 1.0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from train_fakes import FakeDataset, FakeSampler, TinyModel, collate
+
 from usam_toolkit.train.trainer import Trainer
 
 REPORT = {"asr": {"policy": "skip", "kept": 20, "cropped": 0, "skipped": 2, "split": 0}}

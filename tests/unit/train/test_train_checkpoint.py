@@ -9,14 +9,16 @@ import pytest
 import torch
 from safetensors.torch import load_file
 from torch import nn
-
 from train_fakes import FakeDataset, FakeSampler, TinyModel, collate
+
 from usam_toolkit.train import checkpoint as ck
 from usam_toolkit.train.trainer import Trainer
 
 
 def _train(out_dir, cfg, **kw):
-    return Trainer(TinyModel(), FakeDataset(16), FakeSampler(16, 4), cfg, out_dir, collate_fn=collate, **kw).fit()
+    return Trainer(
+        TinyModel(), FakeDataset(16), FakeSampler(16, 4), cfg, out_dir, collate_fn=collate, **kw
+    ).fit()
 
 
 def test_checkpoint_contents(tmp_path, fast_cfg):
@@ -59,8 +61,14 @@ def test_kill_mid_write_keeps_previous_checkpoint(tmp_path, fast_cfg, monkeypatc
 
     monkeypatch.setattr(ck.torch, "save", die)
     with pytest.raises(KeyboardInterrupt):
-        ck.save_checkpoint(tmp_path, 3, model_state={"w": torch.ones(2)}, optimizer_state={},
-                           scheduler_state={}, trainer_state={"step": 3})
+        ck.save_checkpoint(
+            tmp_path,
+            3,
+            model_state={"w": torch.ones(2)},
+            optimizer_state={},
+            scheduler_state={},
+            trainer_state={"step": 3},
+        )
     monkeypatch.undo()
     stale = [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
     assert stale, "the half-written folder is where a kill leaves it"
@@ -75,8 +83,14 @@ def test_kill_mid_write_keeps_previous_checkpoint(tmp_path, fast_cfg, monkeypatc
 
 def test_find_latest_without_pointer(tmp_path):
     for step in (2, 10):
-        ck.save_checkpoint(tmp_path, step, model_state={"w": torch.ones(1)}, optimizer_state={},
-                           scheduler_state={}, trainer_state={"step": step})
+        ck.save_checkpoint(
+            tmp_path,
+            step,
+            model_state={"w": torch.ones(1)},
+            optimizer_state={},
+            scheduler_state={},
+            trainer_state={"step": step},
+        )
     (tmp_path / "latest").unlink()
     (tmp_path / "checkpoint-99").mkdir()  # incomplete: no trainer_state.json
     assert ck.find_latest(tmp_path).name == "checkpoint-10"
@@ -85,8 +99,14 @@ def test_find_latest_without_pointer(tmp_path):
 
 def test_load_trainable_roundtrip_and_refusals(tmp_path):
     model = TinyModel(seed=1)
-    ck.save_checkpoint(tmp_path, 1, model_state=ck.trainable_state_dict(model), optimizer_state={},
-                       scheduler_state={}, trainer_state={"step": 1})
+    ck.save_checkpoint(
+        tmp_path,
+        1,
+        model_state=ck.trainable_state_dict(model),
+        optimizer_state={},
+        scheduler_state={},
+        trainer_state={"step": 1},
+    )
     other = TinyModel(seed=2)
     ck.load_trainable(other, tmp_path)
     for (n, a), (_, b) in zip(model.named_parameters(), other.named_parameters()):
@@ -127,9 +147,20 @@ def test_recipe_check_refuses_with_reason(tmp_path, fast_cfg):
         return []
 
     with pytest.raises(ck.CheckpointError, match="(?s)incompatible recipe.*llm: checkpoint"):
-        _train(tmp_path, fast_cfg(max_steps=2), recipe={"llm": {"name": "qwen"}}, recipe_check=same_llm, resume=True)
-    res = _train(tmp_path, fast_cfg(max_steps=2), recipe={"llm": {"name": "smollm2"}}, recipe_check=same_llm,
-                 resume=True)
+        _train(
+            tmp_path,
+            fast_cfg(max_steps=2),
+            recipe={"llm": {"name": "qwen"}},
+            recipe_check=same_llm,
+            resume=True,
+        )
+    res = _train(
+        tmp_path,
+        fast_cfg(max_steps=2),
+        recipe={"llm": {"name": "smollm2"}},
+        recipe_check=same_llm,
+        resume=True,
+    )
     assert res.step == 2
 
 
@@ -139,9 +170,21 @@ def test_resume_from_explicit_missing_path_is_an_error(tmp_path, fast_cfg):
 
 
 def test_atomic_pointer_write_leaves_no_temp(tmp_path):
-    ck.save_checkpoint(tmp_path, 1, model_state={"w": torch.ones(1)}, optimizer_state={}, scheduler_state={},
-                       trainer_state={"step": 1})
-    ck.save_checkpoint(tmp_path, 1, model_state={"w": torch.zeros(1)}, optimizer_state={}, scheduler_state={},
-                       trainer_state={"step": 1})  # re-saving a step replaces it
+    ck.save_checkpoint(
+        tmp_path,
+        1,
+        model_state={"w": torch.ones(1)},
+        optimizer_state={},
+        scheduler_state={},
+        trainer_state={"step": 1},
+    )
+    ck.save_checkpoint(
+        tmp_path,
+        1,
+        model_state={"w": torch.zeros(1)},
+        optimizer_state={},
+        scheduler_state={},
+        trainer_state={"step": 1},
+    )  # re-saving a step replaces it
     assert sorted(os.listdir(tmp_path)) == ["checkpoint-1", "latest"]
     assert torch.equal(load_file(str(tmp_path / "checkpoint-1" / ck.MODEL_FILE))["w"], torch.zeros(1))

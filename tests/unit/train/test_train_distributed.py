@@ -11,11 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+import ddp_worker
 import pytest
 import torch
 from safetensors.torch import load_file
 
-import ddp_worker
 from usam_toolkit.train.distributed import ShardedBatchSampler, shard_indices
 
 HERE = Path(__file__).resolve().parent
@@ -29,8 +29,14 @@ def _free_port() -> int:
 
 def _worker(rank: int, world: int, port: int, root: str, modes: list[str]) -> None:
     # the variables torchrun sets; init_distributed reads them
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), LOCAL_WORLD_SIZE=str(world),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_WORLD_SIZE=str(world),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+    )
     torch.set_num_threads(1)
     from usam_toolkit.train.distributed import destroy_distributed
 
@@ -66,8 +72,13 @@ def test_two_processes_match_one(tmp_path):
     import torch.multiprocessing as mp
 
     ddp_worker.run(tmp_path / "single", "none")
-    ctx = mp.start_processes(_worker, args=(2, _free_port(), str(tmp_path), ["ddp", "fsdp"]), nprocs=2,
-                             join=False, start_method="fork")
+    ctx = mp.start_processes(
+        _worker,
+        args=(2, _free_port(), str(tmp_path), ["ddp", "fsdp"]),
+        nprocs=2,
+        join=False,
+        start_method="fork",
+    )
     deadline = time.monotonic() + 300
     while not ctx.join(timeout=2):  # raises with the child's traceback if one failed
         if time.monotonic() > deadline:
@@ -77,19 +88,40 @@ def test_two_processes_match_one(tmp_path):
     _compare(tmp_path / "ddp", tmp_path / "single")
     _compare(tmp_path / "fsdp", tmp_path / "single")
     assert _log(tmp_path / "fsdp_resumed") == pytest.approx(_log(tmp_path / "single")[3:], abs=1e-5)
-    torch.testing.assert_close(load_file(str(tmp_path / "fsdp_resumed" / "checkpoint-6" / "model.safetensors")),
-                               load_file(str(tmp_path / "single" / "checkpoint-6" / "model.safetensors")),
-                               atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(
+        load_file(str(tmp_path / "fsdp_resumed" / "checkpoint-6" / "model.safetensors")),
+        load_file(str(tmp_path / "single" / "checkpoint-6" / "model.safetensors")),
+        atol=1e-6,
+        rtol=1e-5,
+    )
     # a checkpoint written by 2 DDP processes resumes in 1 process (optimizer state is keyed by name)
     from train_fakes import FakeDataset, FakeSampler, TinyModel, collate
+
     from usam_toolkit.train.config import TrainConfig
     from usam_toolkit.train.trainer import Trainer
 
-    cfg = TrainConfig(lr=1e-2, max_steps=6, grad_accum=2, log_every=1, progress=False, tensorboard=False,
-                      plots=False, save_every=3, keep_last=5)
+    cfg = TrainConfig(
+        lr=1e-2,
+        max_steps=6,
+        grad_accum=2,
+        log_every=1,
+        progress=False,
+        tensorboard=False,
+        plots=False,
+        save_every=3,
+        keep_last=5,
+    )
     (tmp_path / "ddp" / "latest").write_text("checkpoint-3\n")
-    res = Trainer(TinyModel(dropout=0.0), FakeDataset(22), FakeSampler(22, 4, seed=3), cfg, tmp_path / "ddp",
-                  collate_fn=collate, seed=7, resume=True).fit()
+    res = Trainer(
+        TinyModel(dropout=0.0),
+        FakeDataset(22),
+        FakeSampler(22, 4, seed=3),
+        cfg,
+        tmp_path / "ddp",
+        collate_fn=collate,
+        seed=7,
+        resume=True,
+    ).fit()
     assert res.step == 6
     assert _log(tmp_path / "ddp") == pytest.approx(_log(tmp_path / "single"), abs=1e-5)
 
@@ -100,9 +132,21 @@ def test_torchrun_matches_one(tmp_path):
     ddp_worker.run(tmp_path / "single", "none")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE)] + sys.path))
     subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         str(HERE / "ddp_worker.py"), str(tmp_path), "ddp", "fsdp"],
-        check=True, env=env, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            str(HERE / "ddp_worker.py"),
+            str(tmp_path),
+            "ddp",
+            "fsdp",
+        ],
+        check=True,
+        env=env,
+        timeout=600,
     )
     _compare(tmp_path / "ddp", tmp_path / "single")
     _compare(tmp_path / "fsdp", tmp_path / "single")
@@ -112,8 +156,11 @@ def test_torchrun_matches_one(tmp_path):
 def test_shard_indices_split_a_global_batch():
     assert shard_indices([5, 1, 7, 2, 9], 0, 2) == [5, 7, 9]
     assert shard_indices([5, 1, 7, 2, 9], 1, 2) == [1, 2]
-    assert sorted(shard_indices(list(range(7)), 0, 3) + shard_indices(list(range(7)), 1, 3)
-                  + shard_indices(list(range(7)), 2, 3)) == list(range(7))
+    assert sorted(
+        shard_indices(list(range(7)), 0, 3)
+        + shard_indices(list(range(7)), 1, 3)
+        + shard_indices(list(range(7)), 2, 3)
+    ) == list(range(7))
 
 
 def test_sharded_sampler_skips_without_set_start_and_drops_tiny_batches():

@@ -16,8 +16,16 @@ def _train_steps(out_dir) -> list[int]:
 
 
 def _run(out_dir, cfg, resume):
-    return Trainer(TinyModel(), FakeDataset(12), FakeSampler(12, 4, seed=3), cfg, out_dir, collate_fn=collate,
-                   seed=7, resume=resume).fit()
+    return Trainer(
+        TinyModel(),
+        FakeDataset(12),
+        FakeSampler(12, 4, seed=3),
+        cfg,
+        out_dir,
+        collate_fn=collate,
+        seed=7,
+        resume=resume,
+    ).fit()
 
 
 def test_resume_after_a_kill_before_the_first_checkpoint(tmp_path, fast_cfg):

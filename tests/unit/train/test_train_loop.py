@@ -9,8 +9,8 @@ import sys
 import pytest
 import torch
 from safetensors.torch import load_file
-
 from train_fakes import FakeDataset, FakeSampler, TinyModel, collate
+
 from usam_toolkit.errors import ConfigError
 from usam_toolkit.train import checkpoint as ck
 from usam_toolkit.train.optim import resolve_precision, warmup_linear
@@ -24,8 +24,15 @@ def _rows(out_dir, kind="train"):
 
 def _run(out_dir, cfg, batches=None, n=16, bs=4, poison=None, dropout=0.0, **kw):
     sampler = FakeSampler(n, bs, batches=batches)
-    return Trainer(TinyModel(dropout=dropout), FakeDataset(n, poison=poison), sampler, cfg, out_dir,
-                   collate_fn=collate, **kw).fit()
+    return Trainer(
+        TinyModel(dropout=dropout),
+        FakeDataset(n, poison=poison),
+        sampler,
+        cfg,
+        out_dir,
+        collate_fn=collate,
+        **kw,
+    ).fit()
 
 
 def _weights(ckpt):
@@ -34,7 +41,9 @@ def _weights(ckpt):
 
 def test_warmup_then_linear_decay_by_hand():
     f = warmup_linear(10, 0.13)  # W = ceil(1.3) = 2
-    assert [f(s) for s in range(10)] == pytest.approx([0.5, 1.0, 1.0, 7 / 8, 6 / 8, 5 / 8, 4 / 8, 3 / 8, 2 / 8, 1 / 8])
+    assert [f(s) for s in range(10)] == pytest.approx(
+        [0.5, 1.0, 1.0, 7 / 8, 6 / 8, 5 / 8, 4 / 8, 3 / 8, 2 / 8, 1 / 8]
+    )
     assert warmup_linear(4, 0.0)(0) == 1.0
 
 
@@ -60,7 +69,9 @@ def test_nan_step_is_skipped_and_counted(tmp_path, fast_cfg):
     bad = _run(tmp_path / "bad", cfg, batches=[[0, 1], [2, 3], [4, 5], [6, 7]], poison={2})
     clean = _run(tmp_path / "clean", cfg, batches=[[0, 1], [4, 5], [6, 7]])
     assert bad.bad_steps == 1 and bad.step == 3
-    assert [r["loss"] for r in _rows(tmp_path / "bad")] == pytest.approx([r["loss"] for r in _rows(tmp_path / "clean")])
+    assert [r["loss"] for r in _rows(tmp_path / "bad")] == pytest.approx(
+        [r["loss"] for r in _rows(tmp_path / "clean")]
+    )
     wa, wb = _weights(bad.last_checkpoint), _weights(clean.last_checkpoint)
     for k in wa:
         assert torch.equal(wa[k], wb[k]), k
@@ -90,7 +101,7 @@ def test_evaluation_keeps_best_and_leaves_training_rng_alone(tmp_path, fast_cfg)
 
     cfg = fast_cfg(max_steps=6, eval_every=2, keep_last=1, best_metric="valid/loss")
     res = _run(tmp_path / "eval", cfg, dropout=0.3, evaluate_fn=evaluate)
-    ref = _run(tmp_path / "ref", fast_cfg(max_steps=6), dropout=0.3)
+    _run(tmp_path / "ref", fast_cfg(max_steps=6), dropout=0.3)  # compared through its train_log below
     assert [s for s, _ in seen] == [2, 4, 6]
     assert res.best_checkpoint.name == "checkpoint-4" and res.best_value == 1.0
     assert (tmp_path / "eval" / "best").read_text().strip() == "checkpoint-4"
@@ -173,7 +184,9 @@ def test_no_trainable_parameters_is_a_config_error(tmp_path, fast_cfg):
     model = TinyModel()
     model.requires_grad_(False)
     with pytest.raises(ConfigError, match="no trainable parameters"):
-        Trainer(model, FakeDataset(4), FakeSampler(4, 2), fast_cfg(max_steps=1), tmp_path, collate_fn=collate).fit()
+        Trainer(
+            model, FakeDataset(4), FakeSampler(4, 2), fast_cfg(max_steps=1), tmp_path, collate_fn=collate
+        ).fit()
 
 
 @pytest.mark.gpu

@@ -9,8 +9,8 @@ import signal
 import pytest
 import torch
 from safetensors.torch import load_file
-
 from train_fakes import FakeDataset, FakeSampler, TinyModel, collate
+
 from usam_toolkit.train.checkpoint import find_latest
 from usam_toolkit.train.trainer import Trainer
 
@@ -30,8 +30,15 @@ def _run(out_dir, cfg, stop_at=None, resume=False, signal_at=None):
     # 22 samples, batches of 4: 6 batches per epoch (the last has 2), so accumulation windows
     # straddle epochs and the resume point falls mid-epoch.
     trainer = Trainer(
-        TinyModel(dropout=0.2), FakeDataset(22), FakeSampler(22, 4, seed=3), cfg, out_dir,
-        collate_fn=collate, seed=7, resume=resume, on_step=on_step,
+        TinyModel(dropout=0.2),
+        FakeDataset(22),
+        FakeSampler(22, 4, seed=3),
+        cfg,
+        out_dir,
+        collate_fn=collate,
+        seed=7,
+        resume=resume,
+        on_step=on_step,
     )
     return trainer.fit()
 

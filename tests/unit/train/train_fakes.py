@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 from torch import nn
@@ -23,8 +23,10 @@ class FakeBatch:
     task_ids: torch.Tensor
     poison: torch.Tensor
 
-    def to(self, device: torch.device | str) -> "FakeBatch":
-        return FakeBatch(self.x.to(device), self.y.to(device), self.task_ids.to(device), self.poison.to(device))
+    def to(self, device: torch.device | str) -> FakeBatch:
+        return FakeBatch(
+            self.x.to(device), self.y.to(device), self.task_ids.to(device), self.poison.to(device)
+        )
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -58,7 +60,9 @@ def collate(items: list) -> FakeBatch:
 class FakeSampler:
     """Global batches of a per-(seed, epoch) permutation; ``set_start`` skips batches of the epoch."""
 
-    def __init__(self, n: int, batch_size: int, seed: int = 0, batches: list[list[int]] | None = None) -> None:
+    def __init__(
+        self, n: int, batch_size: int, seed: int = 0, batches: list[list[int]] | None = None
+    ) -> None:
         self.n, self.batch_size, self.seed = n, batch_size, seed
         self.fixed = batches
         self.epoch = 0
@@ -94,7 +98,9 @@ class TinyModel(nn.Module):
         torch.manual_seed(seed)
         self.frozen = nn.Linear(DIM, DIM)
         self.frozen.requires_grad_(False)
-        self.body = nn.Sequential(nn.Linear(DIM, hidden), nn.Tanh(), nn.Dropout(dropout), nn.Linear(hidden, 1))
+        self.body = nn.Sequential(
+            nn.Linear(DIM, hidden), nn.Tanh(), nn.Dropout(dropout), nn.Linear(hidden, 1)
+        )
         self.router = nn.Linear(DIM, N_EXPERTS)
 
     def forward(self, batch: FakeBatch) -> StepOutput:
