@@ -12,7 +12,7 @@ DEBIAN_PKGS := espeak-ng sox fluidsynth fluid-soundfont-gm asterisk-core-sounds-
 	asterisk-core-sounds-en asterisk-core-sounds-fr pocketsphinx-testdata sound-theme-freedesktop \
 	fortunes flite chromium chromium-driver
 
-.PHONY: venv system-deps test test-all demo speech validate clean-venv
+.PHONY: venv system-deps lint test test-all demo speech validate clean-venv
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,8 +32,13 @@ system-deps:
 	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; fi; \
 	fi
 
-# The test command of the README (and of .ci/run).
-test: venv system-deps
+# Lint and format check (ruff's version is pinned in pyproject.toml, so every machine judges alike).
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# The test command of the README (and of .ci/run): lint, then the default test run.
+test: venv system-deps lint
 	$(PY) -m pytest -q
 
 # Slow tests too.

@@ -111,7 +111,8 @@ class UsamInference:
     def caption(
         self, audio: Any, kind: str = "audio", sample_rate: int | None = None, **generation: Any
     ) -> str | list[str]:
-        """Audio captioning (``kind="audio"``, task ``aac``) or music captioning (``kind="music"``, task ``mc``)."""
+        """Audio captioning (``kind="audio"``, task ``aac``) or music captioning (``kind="music"``,
+        task ``mc``)."""
         if kind not in CAPTION_TASKS:
             raise ConfigError(f"caption kind '{kind}' is not valid (valid: {', '.join(CAPTION_TASKS)})")
         return self._answer(audio, CAPTION_TASKS[kind], sample_rate=sample_rate, **generation)

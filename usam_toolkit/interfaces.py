@@ -262,7 +262,8 @@ class LanguageModel(Protocol):
     hidden_size: int
 
     def embedding_rms(self) -> float:
-        """RMS of the LLM's input embeddings (the scale audio tokens are normalised to and measured against)."""
+        """RMS of the LLM's input embeddings (the scale audio tokens are normalised to and measured
+        against)."""
         ...
 
     def prompt_embedding(self, prompts: Sequence[str]) -> torch.Tensor:

@@ -63,7 +63,10 @@ def _fail(registry: Registry, provider: Provider, stage: str, exc: BaseException
     registry.failures.append(
         LoadFailure(provider.plugin, provider.distribution, provider.version, stage, detail)
     )
-    msg = f"plugin '{provider.plugin}' from {provider.distribution} {provider.version} failed at {stage}: {detail}"
+    msg = (
+        f"plugin '{provider.plugin}' from {provider.distribution} {provider.version} "
+        f"failed at {stage}: {detail}"
+    )
     if _strict():
         raise PluginError(f"{msg}\n{traceback.format_exc()}") from exc
     warnings.warn(f"{msg} (skipped; set {STRICT_ENV}=1 to make this fatal)", PluginLoadWarning, stacklevel=3)

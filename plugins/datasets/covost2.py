@@ -13,8 +13,9 @@ Per-split TSVs win when both are present. When the released TSV has no ``sentenc
 transcript and speaker come from Common Voice's ``validated.tsv`` (joined on ``path``). Splits are
 ``train`` (with the released file's ``train_covost`` rows), ``dev`` and ``test``; a split with no TSV is
 skipped with a warning. Clips are Common Voice mp3: soundfile reads them with libsndfile >= 1.1; clips
-it cannot read are listed in ``<out>/covost2_skipped.jsonl``, not dropped silently. One manifest per (language, split): ``covost2_en_<lang>_<split>.jsonl``; ``target_lang`` is
-the ISO 639-1 part of the CoVoST code (``zh-CN`` -> ``zh``).
+it cannot read are listed in ``<out>/covost2_skipped.jsonl``, not dropped silently. One manifest per
+(language, split): ``covost2_en_<lang>_<split>.jsonl``; ``target_lang`` is the ISO 639-1 part of the
+CoVoST code (``zh-CN`` -> ``zh``).
 """
 
 from __future__ import annotations
@@ -122,7 +123,8 @@ class Covost2Preparer:
                     written.append(path)
         if not written:
             raise DataError(
-                f"{root}: no CoVoST 2 manifest could be written for {self.cfg.target_langs} x {self.cfg.splits} "
+                f"{root}: no CoVoST 2 manifest could be written for "
+                f"{self.cfg.target_langs} x {self.cfg.splits} "
                 "(expected covost_v2.en_<lang>.tsv or covost_v2.en_<lang>.<split>.tsv and Common Voice clips)"
             )
         return written

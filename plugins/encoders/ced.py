@@ -253,7 +253,8 @@ class CedBackbone(nn.Module):
 
 
 def _mel_filterbank(hp: CedHyper) -> torch.Tensor:
-    """``[n_mels, n_fft//2 + 1]`` HTK-scale triangular filters without normalisation (torchaudio's default)."""
+    """``[n_mels, n_fft//2 + 1]`` HTK-scale triangular filters without normalisation
+    (torchaudio's default)."""
     import torchaudio.functional as AF
 
     fb = AF.melscale_fbanks(hp.n_fft // 2 + 1, hp.f_min, hp.f_max, hp.n_mels, hp.sample_rate, None, "htk")

@@ -390,7 +390,8 @@ class MertEncoder(nn.Module):
         return self.backbone
 
     def normalize(self, audio: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Zero mean, unit variance over each clip's valid samples (``Wav2Vec2FeatureExtractor``); padding 0."""
+        """Zero mean, unit variance over each clip's valid samples (``Wav2Vec2FeatureExtractor``);
+        padding 0."""
         valid = lengths_to_mask(lengths, audio.shape[1])
         mean = masked_mean(audio, valid, keepdim=True)
         var = masked_mean((audio - mean).pow(2), valid, keepdim=True)
@@ -430,7 +431,8 @@ def build_mert(cfg: MertConfig, ctx: BuildContext) -> MertEncoder:
     """MERT-v1 music encoder (m-a-p/MERT-v1-95M / -330M) with a learned weighted sum of layers."""
     if not cfg.checkpoint:
         raise ConfigError(
-            "mert.checkpoint: not set; give a folder with config.json + pytorch_model.bin (m-a-p/MERT-v1-330M)"
+            "mert.checkpoint: not set; give a folder with config.json + pytorch_model.bin "
+            "(m-a-p/MERT-v1-330M)"
         )
     return MertEncoder(load_mert(ctx.resolve_path(cfg.checkpoint)), cfg)
 

@@ -48,7 +48,8 @@ def resolve_package_folder(package: str) -> Path:
 
 
 def hf_folder_for(cfg: WhisperEncoderConfig, ctx: BuildContext | None = None) -> Path:
-    """The HF folder the encoder loads from: ``path`` as is, or the cached conversion of the CTranslate2 model.
+    """The HF folder the encoder loads from: ``path`` as is, or the cached conversion of the
+    CTranslate2 model.
 
     Also the way to reach the full converted model (decoder + tokenizer) for transcription.
     """

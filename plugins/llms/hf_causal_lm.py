@@ -158,7 +158,8 @@ class HFCausalLM(nn.Module):
             return float(weight.float().pow(2).mean().sqrt())
 
     def prompt_embedding(self, prompts: Sequence[str]) -> torch.Tensor:
-        """``[B, D]`` float32 mean of the input embeddings of each prompt's tokens (zeros for an empty prompt)."""
+        """``[B, D]`` float32 mean of the input embeddings of each prompt's tokens
+        (zeros for an empty prompt)."""
         ids = self.token_ids(prompts)
         rows = self.embed_ids(ids)
         out = (

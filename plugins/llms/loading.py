@@ -58,7 +58,8 @@ def find_in_package(package: str, pattern: str, where: str) -> Path:
     if len(hits) != 1:
         found = ", ".join(str(p.relative_to(root)) for p in hits) or "none"
         raise ConfigError(
-            f"{where}.package_file: pattern '{pattern}' must match exactly one file in {root}; matched: {found}"
+            f"{where}.package_file: pattern '{pattern}' must match exactly one file in {root}; "
+            f"matched: {found}"
         )
     return hits[0]
 

@@ -73,7 +73,8 @@ def pack(
 
 
 def pad_rows(rows: Sequence[torch.Tensor], dim: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad a list of ``[n_i, D]`` tensors to ``[B, max n_i, D]`` (zeros) and return it with ``[B]`` lengths."""
+    """Right-pad a list of ``[n_i, D]`` tensors to ``[B, max n_i, D]`` (zeros) and return it with
+    ``[B]`` lengths."""
     lengths = torch.tensor([r.shape[0] for r in rows], dtype=torch.long, device=like.device)
     width = int(lengths.max()) if len(rows) else 0
     out = like.new_zeros(len(rows), width, dim)

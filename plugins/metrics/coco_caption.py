@@ -175,7 +175,8 @@ def build_coco_caption(cfg: CocoCaptionConfig, ctx: BuildContext) -> CocoCaption
     unknown = [m for m in cfg.metrics if m not in SUB_METRICS]
     if unknown:
         raise ConfigError(
-            f"metric 'coco_caption': unknown sub-metric(s) {unknown} in 'metrics' (valid: {', '.join(SUB_METRICS)})"
+            f"metric 'coco_caption': unknown sub-metric(s) {unknown} in 'metrics' "
+            f"(valid: {', '.join(SUB_METRICS)})"
         )
     if cfg.tokenizer not in ("ptb", "basic"):
         raise ConfigError(f"metric 'coco_caption': tokenizer is {cfg.tokenizer!r} (valid: ptb, basic)")

@@ -27,8 +27,8 @@ def default_model_dir() -> Path | None:
 
 
 class SentenceSimilarityMetric:
-    """Mean over items of the cosine similarity (range -1..1, not a percentage) between the hypothesis embedding
-    and its references' embeddings (mean-pooled last hidden states, masked by attention)."""
+    """Mean over items of the cosine similarity (range -1..1, not a percentage) between the hypothesis
+    embedding and its references' embeddings (mean-pooled last hidden states, masked by attention)."""
 
     name = "sentence_similarity"
 
@@ -98,15 +98,17 @@ class SentenceSimilarityMetric:
 
 
 def build_sentence_similarity(cfg: SentenceSimilarityConfig, ctx: BuildContext) -> SentenceSimilarityMetric:
-    """Cosine similarity of mean-pooled embeddings from a local encoder (default: offline all-MiniLM-L6-v2)."""
+    """Cosine similarity of mean-pooled embeddings from a local encoder
+    (default: offline all-MiniLM-L6-v2)."""
     if cfg.reduce not in ("max", "mean"):
         raise ConfigError(f"metric 'sentence_similarity': reduce is {cfg.reduce!r} (valid: max, mean)")
     if cfg.model_dir is None:
         model_dir = default_model_dir()
         if model_dir is None:
             raise ConfigError(
-                f"metric 'sentence_similarity': model_dir not set and the offline package '{DEFAULT_PACKAGE}' "
-                "is not installed (valid: a folder with config.json, weights and tokenizer files)"
+                "metric 'sentence_similarity': model_dir not set and the offline package "
+                f"'{DEFAULT_PACKAGE}' is not installed "
+                "(valid: a folder with config.json, weights and tokenizer files)"
             )
     else:
         model_dir = ctx.resolve_path(cfg.model_dir) if ctx is not None else Path(cfg.model_dir)

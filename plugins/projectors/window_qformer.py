@@ -64,7 +64,8 @@ class BertAttention(nn.Module):
         self.dropout = dropout
 
     def forward(self, x: torch.Tensor, kv: torch.Tensor, kv_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Attend from ``x`` ``[N, Q, H]`` to ``kv`` ``[N, S, D_kv]``; ``kv_mask`` ``[N, S]`` True = visible."""
+        """Attend from ``x`` ``[N, Q, H]`` to ``kv`` ``[N, S, D_kv]``; ``kv_mask`` ``[N, S]``
+        True = visible."""
         n, q_len, hidden = x.shape
         heads, dh = self.num_heads, hidden // self.num_heads
 

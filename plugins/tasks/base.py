@@ -27,7 +27,8 @@ def field_of(example: Any, key: str, default: Any = None) -> Any:
 
 
 class PromptTask:
-    """A task defined by instruction paraphrases; subclasses set ``name``, ``metrics``, ``DEFAULT_PROMPTS``."""
+    """A task defined by instruction paraphrases; subclasses set ``name``, ``metrics``,
+    ``DEFAULT_PROMPTS``."""
 
     name: str = ""
     metrics: Sequence[str] = ()

@@ -18,7 +18,8 @@ def test_reproduce_table_on_the_smoke_recipe(smoke_run: Path, tmp_path: Path, ca
         "  - {key: wer, label: ASR WER, task: asr, score: wer.wer, lower_is_better: true}\n"
         "  - {key: bleu, label: ST BLEU, task: s2tt, score: bleu.bleu}\n"
         "rows:\n"
-        f"  - {{name: smoke, recipe: {SMOKE_RECIPE}, checkpoint: {smoke_run}, paper: {{wer: 2.0, bleu: 38.3}}}}\n"
+        f"  - {{name: smoke, recipe: {SMOKE_RECIPE}, checkpoint: {smoke_run}, "
+        "paper: {wer: 2.0, bleu: 38.3}}\n"
         "  - {name: quoted, paper: {wer: 5.0}}\n"
     )
     out = tmp_path / "out"

@@ -109,7 +109,8 @@ def test_page_in_browser(browser, infer_checkpoint: Path, tmp_path: Path):
 
 @pytest.mark.slow
 def test_usam_serve_command_in_browser(browser, infer_checkpoint: Path, tmp_path: Path, smoke_world: Path):
-    """The real ``usam serve`` process on a free port (slow: a fresh interpreter loads torch and the model)."""
+    """The real ``usam serve`` process on a free port (slow: a fresh interpreter loads torch and the
+    model)."""
     env = {**os.environ, "USAM_SMOKE_DIR": str(smoke_world), "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(
         [

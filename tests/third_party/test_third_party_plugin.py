@@ -66,7 +66,9 @@ def test_installed_plugin_is_listed_and_broken_one_is_a_warning(site: Path) -> N
             "plugin": "example",
             "distribution": "usam-example-plugin",
             "version": "0.3.1",
-            "doc": "Log energy + zero-crossing rate per frame, randomly projected (a toy third-party encoder).",
+            "doc": (
+                "Log energy + zero-crossing rate per frame, randomly projected (a toy third-party encoder)."
+            ),
             "missing_requirements": [],
             "status": "ok",
         }

@@ -93,7 +93,8 @@ def check_sample_rate(sample_rate: int, path: str | Path, limits: AudioLimits) -
     if not limits.min_sample_rate <= sample_rate <= limits.max_sample_rate:
         raise AudioProblem(
             "odd_sample_rate",
-            f"{path} has sample rate {sample_rate} Hz (valid: {limits.min_sample_rate}..{limits.max_sample_rate} Hz)",
+            f"{path} has sample rate {sample_rate} Hz "
+            f"(valid: {limits.min_sample_rate}..{limits.max_sample_rate} Hz)",
         )
 
 
@@ -131,7 +132,8 @@ def decode_audio(
     if frames > 0 and start >= frames:
         raise AudioProblem(
             "bad_span",
-            f"offset {offset} s is past the end of {path} (valid: an offset below its length {frames / sr:.3f} s)",
+            f"offset {offset} s is past the end of {path} "
+            f"(valid: an offset below its length {frames / sr:.3f} s)",
         )
     stop = None if duration is None else start + int(round(duration * sr))
     span = (stop if stop is not None else frames) - start
@@ -144,7 +146,8 @@ def decode_audio(
     except Exception as exc:
         raise AudioProblem(
             "unreadable",
-            f"decoding {path} failed: {exc} (the file is probably corrupt; valid: a complete file libsndfile decodes)",
+            f"decoding {path} failed: {exc} "
+            "(the file is probably corrupt; valid: a complete file libsndfile decodes)",
         ) from None
     samples = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     samples = np.ascontiguousarray(samples, dtype=np.float32)

@@ -119,7 +119,10 @@ def render_report(r: dict[str, Any]) -> str:
             )
         ]
     lines += [
-        f"- total bench time: {_fmt(r.get('total_seconds'), 1)} s (model build {_fmt(r.get('build_seconds'), 1)} s)",
+        (
+            f"- total bench time: {_fmt(r.get('total_seconds'), 1)} s "
+            f"(model build {_fmt(r.get('build_seconds'), 1)} s)"
+        ),
         "",
     ]
 
@@ -140,11 +143,14 @@ def render_report(r: dict[str, Any]) -> str:
         REPORT_SECTIONS[2],
         "",
         (
-            "Seconds per optimizer step (mean over the timed steps, after a warm-up step); `data` = loading + "
-            "collate, `llm+losses` includes the whole backward pass."
+            "Seconds per optimizer step (mean over the timed steps, after a warm-up step); `data` = "
+            "loading + collate, `llm+losses` includes the whole backward pass."
         ),
         "",
-        "| variant | batch | step s | data | encoders | fusion+projectors | llm+losses | optimizer | samples/s | audio s/s |",
+        (
+            "| variant | batch | step s | data | encoders | fusion+projectors | llm+losses | optimizer | "
+            "samples/s | audio s/s |"
+        ),
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in tr.values():
@@ -201,18 +207,22 @@ def render_report(r: dict[str, Any]) -> str:
         REPORT_SECTIONS[3],
         "",
         (
-            "Same model, same batches. The reference fed Whisper 30 s of audio (clip + zeros), ran the encoders "
-            "one sample at a time and had no feature cache; fusion trims the padded Whisper frames to the "
-            "other streams' length, so only the encoders cost more."
+            "Same model, same batches. The reference fed Whisper 30 s of audio (clip + zeros), ran the "
+            "encoders one sample at a time and had no feature cache; fusion trims the padded Whisper frames "
+            "to the other streams' length, so only the encoders cost more."
         ),
         "",
         f"- **step time, reference / ours (cache warm): {_fmt(br.get('reference_over_ours_cached'), 2)}x**",
         f"- step time, reference / ours (no cache): {_fmt(br.get('reference_over_ours_no_cache'), 2)}x",
-        f"- encoder time, reference / ours (no cache): {_fmt(br.get('encoders_reference_over_ours_no_cache'), 2)}x",
         (
-            f"- pooled (the sections after the encoders do identical work in all variants, so their mean over "
-            f"the variants, {_fmt(br.get('pooled_step_seconds_shared_sections'))} s, stands for each; removes "
-            f"load noise): **reference / ours (cache warm) {_fmt(br.get('pooled_reference_over_ours_cached'), 2)}x**, "
+            "- encoder time, reference / ours (no cache): "
+            f"{_fmt(br.get('encoders_reference_over_ours_no_cache'), 2)}x"
+        ),
+        (
+            "- pooled (the sections after the encoders do identical work in all variants, so their mean "
+            f"over the variants, {_fmt(br.get('pooled_step_seconds_shared_sections'))} s, stands for each; "
+            "removes load noise): **reference / ours (cache warm) "
+            f"{_fmt(br.get('pooled_reference_over_ours_cached'), 2)}x**, "
             f"reference / ours (no cache) {_fmt(br.get('pooled_reference_over_ours_no_cache'), 2)}x"
         ),
     ]
@@ -226,7 +236,8 @@ def render_report(r: dict[str, Any]) -> str:
     for enc, v in r.get("scaling", {}).get("padded_encoder_3s_vs_30s", {}).items():
         lines.append(
             f"- encoder {enc}: a 3 s clip costs {_fmt(v['3s'])} s, a 30 s clip {_fmt(v['30s'])} s "
-            f"(**30 s / 3 s = {_fmt(v['ratio_30s_over_3s'], 2)}x**; the reference paid the 30 s cost for every clip)"
+            f"(**30 s / 3 s = {_fmt(v['ratio_30s_over_3s'], 2)}x**; "
+            "the reference paid the 30 s cost for every clip)"
         )
     if not r.get("cache_wired", True):
         lines.append(
@@ -295,11 +306,12 @@ def render_report(r: dict[str, Any]) -> str:
         lines += [
             "",
             (
-                "MFU (executed) counts the FLOPs each variant really runs (the cached variant skips the encoders, "
-                "the reference adds the padded frames); MFU (model FLOPs only) divides our step's model FLOPs by "
-                "each variant's time, so it compares useful work. On CPU the peak is what PyTorch's matmul "
-                "reaches on this machine now, not a datasheet number: small and elementwise-heavy layers, the "
-                "Python dispatch of a 135M-parameter model and other processes on the cores keep MFU well below 100%."
+                "MFU (executed) counts the FLOPs each variant really runs (the cached variant skips the "
+                "encoders, the reference adds the padded frames); MFU (model FLOPs only) divides our step's "
+                "model FLOPs by each variant's time, so it compares useful work. On CPU the peak is what "
+                "PyTorch's matmul reaches on this machine now, not a datasheet number: small and "
+                "elementwise-heavy layers, the Python dispatch of a 135M-parameter model and other processes "
+                "on the cores keep MFU well below 100%."
             ),
         ]
     lines.append("")
@@ -309,9 +321,9 @@ def render_report(r: dict[str, Any]) -> str:
         REPORT_SECTIONS[5],
         "",
         (
-            f"{fc.get('clips')} clips ({_fmt(fc.get('audio_seconds'), 1)} s of audio), batch {fc.get('batch_size')}, "
-            f"{fc.get('cached_encoders')} of {fc.get('encoders')} encoders frozen and cached; an epoch = load + "
-            "collate + encoders + fusion."
+            f"{fc.get('clips')} clips ({_fmt(fc.get('audio_seconds'), 1)} s of audio), "
+            f"batch {fc.get('batch_size')}, {fc.get('cached_encoders')} of {fc.get('encoders')} encoders "
+            "frozen and cached; an epoch = load + collate + encoders + fusion."
         ),
         "",
         "| epoch | seconds |",
@@ -320,7 +332,10 @@ def render_report(r: dict[str, Any]) -> str:
         f"| cache cold (epoch 1: encode + write) | {_fmt(fc.get('epoch_seconds_cache_cold'))} |",
         f"| cache warm (epoch 2: read) | {_fmt(fc.get('epoch_seconds_cache_warm'))} |",
         "",
-        f"Warm cache speed-up: **{_fmt(fc.get('speedup_warm_vs_no_cache'), 2)}x** ({fc.get('cache_hits')} cache hits).",
+        (
+            f"Warm cache speed-up: **{_fmt(fc.get('speedup_warm_vs_no_cache'), 2)}x** "
+            f"({fc.get('cache_hits')} cache hits)."
+        ),
         "",
     ]
 
@@ -361,8 +376,8 @@ def render_report(r: dict[str, Any]) -> str:
         REPORT_SECTIONS[7],
         "",
         (
-            "`AudioLLM.generate` (encoders + projectors + LLM decode with KV cache); RTF = wall time / audio seconds; "
-            "tokens = tokens of the decoded texts (EOS and stripped specials not counted)."
+            "`AudioLLM.generate` (encoders + projectors + LLM decode with KV cache); RTF = wall time / "
+            "audio seconds; tokens = tokens of the decoded texts (EOS and stripped specials not counted)."
         ),
         "",
         "| batch | strategy | precision | beams | seconds | RTF | tokens | tokens/s |",

@@ -19,15 +19,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--config", default="small", choices=("tiny", "small", "paper"),
-                        help="tiny: smoke-world model (seconds); small: Whisper-base + SmolLM2-135M (default, "
-                             "minutes on CPU); paper: paper-scale random weights (CUDA, ~80 GB)")  # fmt: skip
+                        help="tiny: smoke-world model (seconds); small: Whisper-base + SmolLM2-135M "
+                             "(default, minutes on CPU); paper: paper-scale random weights "
+                             "(CUDA, ~80 GB)")  # fmt: skip
     parser.add_argument("--device", default=None, choices=("cpu", "cuda"),
                         help="default: cuda for --config paper, else cpu")  # fmt: skip
     parser.add_argument("--out", default="runs/bench", help="output folder (default: runs/bench)")
     parser.add_argument("--quick", action="store_true", help="fewer steps, repeats and sweep points")
     parser.add_argument("--params", action="store_true",
                         help="with --config paper: only build the model on the meta device (no GPU, no "
-                             "memory, ~20 s) and print total and trainable parameters per component")  # fmt: skip
+                             "memory, ~20 s) and print total and trainable parameters per "
+                             "component")  # fmt: skip
     parser.add_argument("--recipe", default=None,
                         help="with --params: the recipe whose trainable parts are counted (default: "
                              "recipes/usam/paper.yaml; an ablation of it works too)")  # fmt: skip

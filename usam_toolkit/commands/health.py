@@ -22,10 +22,11 @@ def add_parser(sub: Any) -> None:
         "health",
         help="projector health of a recipe's model at initialisation: token scale and clip spread per stage",
         description=(
-            "Run a few batches through the recipe's model (no training) and print, for each stage of the audio "
-            "path (fusion, every projector, audio_norm), its width, tokens per second of audio, rms_ratio "
-            "(token RMS / the LLM's text-embedding RMS), between_clip (spread of the clips' mean tokens; 0 = "
-            "every clip looks the same to the LLM) and within_clip (spread of the tokens inside a clip)."
+            "Run a few batches through the recipe's model (no training) and print, for each stage of the "
+            "audio path (fusion, every projector, audio_norm), its width, tokens per second of audio, "
+            "rms_ratio (token RMS / the LLM's text-embedding RMS), between_clip (spread of the clips' mean "
+            "tokens; 0 = every clip looks the same to the LLM) and within_clip (spread of the tokens inside "
+            "a clip)."
         ),
     )
     p.add_argument("recipe", help="recipe YAML")
@@ -143,7 +144,10 @@ def format_table(result: dict[str, Any]) -> str:
     )
     lines = [
         header,
-        f"{'stage':<{w}}  {'width':>6}  {'tokens/s':>9}  {'rms_ratio':>10}  {'between_clip':>12}  {'within_clip':>11}",
+        (
+            f"{'stage':<{w}}  {'width':>6}  {'tokens/s':>9}  {'rms_ratio':>10}  "
+            f"{'between_clip':>12}  {'within_clip':>11}"
+        ),
     ]
     for r in rows:
         lines.append(

@@ -81,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--window-seconds and --overlap-seconds must be >= 0")
     if args.window_seconds and args.overlap_seconds >= args.window_seconds:
         raise ConfigError(
-            f"--overlap-seconds ({args.overlap_seconds}) must be below --window-seconds ({args.window_seconds})"
+            f"--overlap-seconds ({args.overlap_seconds}) must be below "
+            f"--window-seconds ({args.window_seconds})"
         )
     files = find_audio_files(args.inputs)
     if not files:

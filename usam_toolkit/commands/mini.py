@@ -32,8 +32,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--scale",
         default="small",
         choices=("tiny", "small", "speech"),
-        help="tiny: a few clips per task and split (tests); small: the demo world (default); speech: the small "
-        "world plus 4,000 synthetic clips of distinct sentences (recipes/mini/speech.yaml)",
+        help="tiny: a few clips per task and split (tests); small: the demo world (default); speech: the "
+        "small world plus 4,000 synthetic clips of distinct sentences (recipes/mini/speech.yaml)",
     )
     build.add_argument("--out", default=None, help="output folder (default: ./data/mini-<scale>)")
     build.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
@@ -63,7 +63,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Train a conv_transformer music tagger (instrument, tempo, tonic, mode, drums) on the world's "
             "train music clips and a small Llama LM on its train text; write music_encoder.safetensors and "
-            "lm/ (+ their .json with fingerprint and dev scores) into --out. Reused when the inputs are unchanged."
+            "lm/ (+ their .json with fingerprint and dev scores) into --out. Reused when the inputs are "
+            "unchanged."
         ),
     )
     pretrain.add_argument(
@@ -153,7 +154,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
     by_task = llm.get("dev_perplexity_by_task")  # absent from artefacts cached by older versions
     per_task = f"; per task {by_task}" if by_task else ""
     print(
-        f"LM: dev perplexity {llm['dev_perplexity']}{per_task} ({llm['parameters']} parameters) -> {out / 'lm'}"
+        f"LM: dev perplexity {llm['dev_perplexity']}{per_task} ({llm['parameters']} parameters) "
+        f"-> {out / 'lm'}"
     )
     return 0
 

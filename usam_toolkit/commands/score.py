@@ -105,7 +105,8 @@ def read_predictions(path: Path) -> dict[str, str]:
             key = next((k for k in HYPOTHESIS_KEYS if k in rec), None)
             if key is None or not isinstance(rec[key], str):
                 raise DataError(
-                    f"{where} (id={rec['id']}): no string hypothesis (valid keys: {', '.join(HYPOTHESIS_KEYS)})"
+                    f"{where} (id={rec['id']}): no string hypothesis "
+                    f"(valid keys: {', '.join(HYPOTHESIS_KEYS)})"
                 )
             if rec["id"] in out:
                 raise DataError(
@@ -117,7 +118,8 @@ def read_predictions(path: Path) -> dict[str, str]:
 
 
 def parse_metric_options(items: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """``["wer.normalizer=basic", ...]`` -> ``{"wer": {"normalizer": "basic"}}`` (values parsed as JSON if they can be).
+    """``["wer.normalizer=basic", ...]`` -> ``{"wer": {"normalizer": "basic"}}`` (values parsed as JSON if
+    they can be).
 
     Raises:
         ConfigError: an item not shaped ``NAME.KEY=VALUE``.

@@ -155,7 +155,8 @@ def _apply_override(cfg: DictConfig, key: str, value: Any) -> None:
     valid = [f.name for f in dataclasses.fields(RecipeSchema)]
     if top not in valid:
         raise ConfigError(
-            f"override '{key}': unknown key '{top}'.{did_you_mean(top, valid)} Valid keys: {', '.join(valid)}."
+            f"override '{key}': unknown key '{top}'.{did_you_mean(top, valid)} "
+            f"Valid keys: {', '.join(valid)}."
         )
     if parts[-1] == "name" and len(parts) > 1:
         parent_key = ".".join(parts[:-1])

@@ -21,7 +21,8 @@ class RecipeSchema:
     """
 
     experiment: str = "unnamed"
-    # Free-form values for interpolation elsewhere in the recipe, e.g. ``data.train: [${vars.world}/train.jsonl]``.
+    # Free-form values for interpolation elsewhere in the recipe, e.g.
+    # ``data.train: [${vars.world}/train.jsonl]``.
     vars: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     seed: int = 0

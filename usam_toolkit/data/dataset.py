@@ -192,7 +192,8 @@ class AudioDataset:
                 self._bad(
                     ex,
                     "unknown_task",
-                    f"task '{ex.task}' is not among this run's tasks (valid: {', '.join(sorted(self.tasks))})",
+                    f"task '{ex.task}' is not among this run's tasks "
+                    f"(valid: {', '.join(sorted(self.tasks))})",
                     "probe",
                 )
                 continue

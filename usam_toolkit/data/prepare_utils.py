@@ -124,6 +124,7 @@ class ManifestWriter:
 
 
 def prepare_report(out: Path, corpus: str) -> BadSampleReport:
-    """The report of left-out examples of one corpus (``<out>/<corpus>_skipped.jsonl``, rewritten each run)."""
+    """The report of left-out examples of one corpus (``<out>/<corpus>_skipped.jsonl``, rewritten each
+    run)."""
     out.mkdir(parents=True, exist_ok=True)
     return BadSampleReport(out / f"{corpus}_skipped.jsonl", truncate=True)

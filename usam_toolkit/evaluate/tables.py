@@ -28,7 +28,8 @@ class Column:
         label: header text.
         task: task group in ``metrics.json`` (e.g. ``asr``, ``s2tt``).
         score: ``<metric>.<field>`` inside that group, e.g. ``wer.wer`` or ``coco_caption.meteor``.
-        manifest: evaluate on this manifest instead of the recipe's ``data.test`` (relative to the table file).
+        manifest: evaluate on this manifest instead of the recipe's ``data.test`` (relative to the table
+            file).
         lower_is_better: for the direction shown beside the difference.
     """
 

@@ -261,7 +261,8 @@ def from_array(
             raise InputProblem(
                 name,
                 "bad_shape",
-                f"shape {tuple(x.shape)} looks like [N, channels]; valid: [N] or [channels, N] (transpose it)",
+                f"shape {tuple(x.shape)} looks like [N, channels]; "
+                "valid: [N] or [channels, N] (transpose it)",
             )
         x = x.mean(axis=0)
     elif x.ndim != 1:

@@ -174,7 +174,8 @@ class Engine:
         """The model's task object named ``task``; a clear error listing the model's tasks otherwise."""
         if task not in self.model.tasks:
             raise ConfigError(
-                f"this model was not trained for task '{task}'; its recipe has tasks: {', '.join(self.task_names)}"
+                f"this model was not trained for task '{task}'; "
+                f"its recipe has tasks: {', '.join(self.task_names)}"
             )
         return self.model.tasks[task]
 

@@ -151,7 +151,8 @@ def load_sources(text_tts: bool = False) -> Sources:
         flite_voices = speech.available_flite_voices()
         if not texts or not flite_voices:
             raise DataError(
-                "the speech world needs fortune sentences and flite voices; check `dpkg -L fortunes`, `flite -lv`"
+                "the speech world needs fortune sentences and flite voices; "
+                "check `dpkg -L fortunes`, `flite -lv`"
             )
     return Sources(english, french, librivox, voices, fd, soundfont, durations, texts, flite_voices)
 
@@ -523,7 +524,9 @@ def build_world(
         "total_hours": round(sum(sum(h.values()) for h in hours.values()), 4),
         "manifests": {s: f"{s}.jsonl" for s in SPLITS}
         | {f"{s}_{t}": f"{s}_{t}.jsonl" for s in SPLITS for t in TASKS},
-        "split_unit": "group: sentence (asr, s2tt), sound name or caption signature (aac), musical recipe (mc)",
+        "split_unit": (
+            "group: sentence (asr, s2tt), sound name or caption signature (aac), musical recipe (mc)"
+        ),
         "sources": {name: {"version": versions[name], "used_for": why} for name, why in packages.items()},
         "tools": {
             "espeak-ng": debian.tool_version("espeak-ng"),

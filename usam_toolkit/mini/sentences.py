@@ -39,7 +39,8 @@ def split_sentences(entry: str) -> list[str]:
 
 
 def keep_sentence(sentence: str) -> bool:
-    """Plain letters and punctuation, a capital first, no shouted words, ends like a sentence, ``WORDS`` words."""
+    """Plain letters and punctuation, a capital first, no shouted words, ends like a sentence,
+    ``WORDS`` words."""
     if not _ALLOWED.match(sentence) or sentence[-1] not in ".!?":
         return False
     if "--" in sentence or _SHOUTED.search(sentence):

@@ -117,7 +117,8 @@ def asterisk_utterances(text_files: Iterable[str], wav_files: Iterable[str]) -> 
 
 
 def librivox_utterances(files: Iterable[str], speaker: str = "librivox-austen-reader") -> list[Utterance]:
-    """pocketsphinx-testdata's LibriVox utterances: ``<s> text </s> (utt_id)`` lines, audio in ``utt_id.wav``."""
+    """pocketsphinx-testdata's LibriVox utterances: ``<s> text </s> (utt_id)`` lines, audio in
+    ``utt_id.wav``."""
     for path in sorted(files):
         p = Path(path)
         if p.name == "transcription" and p.parent.name == "librivox":

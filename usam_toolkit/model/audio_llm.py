@@ -224,8 +224,8 @@ class AudioLLM(nn.Module):
         """Run the projector chain (and ``audio_norm``), collecting auxiliary losses and analysis tensors.
 
         ``extras`` also holds every stage's detached output for the projector-health figures
-        (:mod:`usam_toolkit.model.health`): ``stage/<label>`` ``[B, T_i, D_i]`` and ``stage_len/<label>`` ``[B]``,
-        labels from :meth:`stage_labels`, the fused input as ``stage/fusion``.
+        (:mod:`usam_toolkit.model.health`): ``stage/<label>`` ``[B, T_i, D_i]`` and ``stage_len/<label>``
+        ``[B]``, labels from :meth:`stage_labels`, the fused input as ``stage/fusion``.
         """
         ctx = ProjectorContext(
             prompt_embedding=self.llm.prompt_embedding(self.instruction_texts(batch)),

@@ -8,10 +8,11 @@ Rules (per sample ``b`` and stream ``s`` with rate ``r_s`` and ``L_s[b]`` valid 
 * Only the valid part ``x_s[b, :L_s[b]]`` is resampled, so padding never mixes into valid frames:
 
   - down (``r < r_s``): overlap-weighted average. Output frame ``i`` spans ``[i/r, (i+1)/r)`` seconds, input
-    frame ``j`` spans ``[j/r_s, (j+1)/r_s)``; output ``i`` is the mean of the input frames weighted by how long
-    each overlaps its span, so every input frame reaches the output. For an integer ratio ``k = r_s / r``
-    that is the mean of ``k`` consecutive frames; at 75 -> 50 Hz, output 0 = ``(x0 + 0.5 x1) / 1.5``. The last,
-    partly covered output frame averages only the valid frames it has (weights renormalised).
+    frame ``j`` spans ``[j/r_s, (j+1)/r_s)``; output ``i`` is the mean of the input frames weighted by how
+    long each overlaps its span, so every input frame reaches the output. For an integer ratio
+    ``k = r_s / r`` that is the mean of ``k`` consecutive frames; at 75 -> 50 Hz, output 0 =
+    ``(x0 + 0.5 x1) / 1.5``. The last, partly covered output frame averages only the valid frames it has
+    (weights renormalised).
   - up (``r > r_s``): linear interpolation to ``L'_s[b]`` frames (``align_corners=False``: output frame
     ``i`` reads source position ``(i + 0.5) * L / L' - 0.5``, clamped to the valid range). This is the only
     place interpolation remains.

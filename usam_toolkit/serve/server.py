@@ -354,7 +354,10 @@ class Handler(BaseHTTPRequestHandler):
         return super().handle_expect_100()
 
     def _too_large_message(self, length: int) -> str:
-        return f"upload of {length / 1048576:.1f} MB is larger than the limit of {self.server.max_upload_mb:g} MB"
+        return (
+            f"upload of {length / 1048576:.1f} MB is larger than the limit of "
+            f"{self.server.max_upload_mb:g} MB"
+        )
 
     def _read_body(self) -> bytes:
         length = self.headers.get("Content-Length")
@@ -564,8 +567,9 @@ class Handler(BaseHTTPRequestHandler):
             return RequestProblem(
                 503,
                 (
-                    f"server busy: {srv.budget.used / MB:.1f} MB of request memory in use; {n / MB:.1f} MB more "
-                    f"{what} would pass the limit of {srv.budget.total / MB:g} MB (--max-total-mb); retry later"
+                    f"server busy: {srv.budget.used / MB:.1f} MB of request memory in use; "
+                    f"{n / MB:.1f} MB more {what} would pass the limit of {srv.budget.total / MB:g} MB "
+                    "(--max-total-mb); retry later"
                 ),
             )
 

@@ -5,10 +5,11 @@ Two normalisers:
 * :func:`normalize_english` -- Whisper's ``EnglishTextNormalizer`` (the class shipped in
   ``transformers.models.whisper.english_normalizer``): lowercase; drop text in ``[...]``/``<...>`` and
   ``(...)``; drop fillers (hmm, mm, mhm, mmm, uh, um); expand contractions and titles (won't -> will not,
-  mr -> mister, 's -> is, ...); remove commas inside numbers and periods not followed by a digit; replace other
-  symbols/punctuation by spaces and strip diacritics (keeping ``. % $ ¢ € £`` where they belong to numbers);
-  spell numbers as digits (twenty-five -> 25, "two point five" -> 2.5, currencies, ordinals); map British
-  to American spelling when a spelling mapping (Whisper's ``normalizer.json``) is available; collapse spaces.
+  mr -> mister, 's -> is, ...); remove commas inside numbers and periods not followed by a digit; replace
+  other symbols/punctuation by spaces and strip diacritics (keeping ``. % $ ¢ € £`` where they belong to
+  numbers); spell numbers as digits (twenty-five -> 25, "two point five" -> 2.5, currencies, ordinals); map
+  British to American spelling when a spelling mapping (Whisper's ``normalizer.json``) is available;
+  collapse spaces.
 * :func:`normalize_basic` -- language-neutral: NFKC, lowercase, every Unicode punctuation (P*) or symbol (S*)
   character becomes a space, spaces collapsed. Safe for Chinese, French, German, ...
 

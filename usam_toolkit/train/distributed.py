@@ -219,7 +219,8 @@ def wrap_model(model: nn.Module, mode: str, env: DistEnv, find_unused_parameters
     Args:
         model: the unwrapped model.
         mode: ``none``, ``ddp`` or ``fsdp`` (FSDP2 ``fully_shard`` on every unit the model names in an
-            optional ``fsdp_units()`` method, else on every direct child holding parameters, then on the root).
+            optional ``fsdp_units()`` method, else on every direct child holding parameters, then on the
+            root).
         env: where this process sits.
         find_unused_parameters: DDP option for models whose trainable parameters skip some batches.
 

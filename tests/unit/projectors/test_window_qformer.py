@@ -127,7 +127,8 @@ def test_init_from_shipped_minilm_package() -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec(MINILM) is None, reason=f"package {MINILM} not installed")
 def test_minilm_weights_match_transformers_bertmodel() -> None:
-    """Our direct safetensors read gives the tensors transformers' BertModel loads (slow: imports transformers)."""
+    """Our direct safetensors read gives the tensors transformers' BertModel loads
+    (slow: imports transformers)."""
     import os
 
     os.environ["HF_HUB_OFFLINE"] = "1"

@@ -1,4 +1,5 @@
-"""Registers the ``frame_energy`` encoder: per-frame log energy and zero-crossing rate, projected to ``dim``."""
+"""Registers the ``frame_energy`` encoder: per-frame log energy and zero-crossing rate, projected to
+``dim``."""
 
 from __future__ import annotations
 
