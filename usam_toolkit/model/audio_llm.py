@@ -201,11 +201,41 @@ class AudioLLM(nn.Module):
     def encode(self, batch: Any) -> EncoderOutput:
         """Run every encoder on the batch's audio at its own rate and fuse on one time axis."""
         outs = []
-        for enc in self.encoders:
+        for i, enc in enumerate(self.encoders):
             sr = int(enc.sample_rate)
             kwargs = {"hashes": batch.audio_hashes} if getattr(enc, "accepts_hashes", False) else {}
-            outs.append(enc(batch.audio[sr], batch.audio_lengths[sr], **kwargs))
+            out = enc(batch.audio[sr], batch.audio_lengths[sr], **kwargs)
+            self._check_encoder_output(i, enc, out, batch.audio[sr].shape[0])
+            outs.append(out)
         return self.fusion(outs)
+
+    def _check_encoder_output(self, index: int, enc: Any, out: Any, batch_size: int) -> None:
+        """Refuse an encoder output that breaks the contract, naming the slot, plugin and the wrong axis
+        (fusion would otherwise fail later with only a stream number)."""
+        feats, lens = getattr(out, "features", None), getattr(out, "lengths", None)
+        problems = []
+        if not isinstance(feats, torch.Tensor) or feats.dim() != 3:
+            shape = list(feats.shape) if isinstance(feats, torch.Tensor) else type(feats).__name__
+            problems.append(f"features must be [B, T, D], got {shape}")
+        else:
+            if feats.shape[0] != batch_size:
+                problems.append(f"axis 0 (batch) is {feats.shape[0]}, the batch has {batch_size} clips")
+            if feats.shape[2] != int(enc.output_dim):
+                problems.append(f"axis 2 (feature) is {feats.shape[2]}, its output_dim says {enc.output_dim}")
+            if not isinstance(lens, torch.Tensor) or tuple(lens.shape) != (batch_size,):
+                shape = list(lens.shape) if isinstance(lens, torch.Tensor) else type(lens).__name__
+                problems.append(f"lengths must be [B] = [{batch_size}], got {shape}")
+            elif len(lens) and int(lens.max()) > feats.shape[1]:
+                problems.append(
+                    f"lengths reach {int(lens.max())} but axis 1 (time) has {feats.shape[1]} frames"
+                )
+        if problems:
+            slot = f"encoders[{index}]"
+            info = next((c for c in self.components if c.slot == slot), None)
+            who = f"'{info.name}' from {info.distribution} {info.version}" if info else type(enc).__name__
+            raise ConfigError(
+                f"{slot} ({who}): its output breaks the encoder contract: {'; '.join(problems)}"
+            )
 
     def instruction_texts(self, batch: Any) -> list[str]:
         """The text prompt of each sample (left and right parts joined), as seen by the TAPM router."""
