@@ -182,3 +182,39 @@ def plot_routing_weights(mean_weights: np.ndarray, task_names: Sequence[str], ou
     ax.legend(fontsize=8)
     fig.tight_layout()
     return _save(fig, out_png)
+
+
+def plot_eval_comparison(
+    logs: dict[str, str | Path],
+    metric: str,
+    out_png: str | Path,
+    references: dict[str, float] | None = None,
+) -> dict[str, list[tuple[int, float]]]:
+    """One evaluation score of several runs against the step, on one axis (e.g. dev WER of recipe variants),
+    with horizontal lines for ``references`` (baselines, a probe's figure). Returns the plotted points per run
+    (runs that never logged ``metric`` are left out)."""
+    series = {}
+    for label, path in logs.items():
+        rows = read_train_log(path, "eval")
+        pts = sorted(
+            (int(r["step"]), float(r["metrics"][metric])) for r in rows if metric in r.get("metrics", {})
+        )
+        if pts:
+            series[label] = pts
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for label, pts in series.items():
+        ax.plot([s for s, _ in pts], [v for _, v in pts], marker="o", linewidth=1.5, label=label)
+    for i, (label, value) in enumerate((references or {}).items()):
+        ax.axhline(value, linestyle="--", linewidth=1, color=f"C{(len(series) + i) % 10}", label=label)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    _save(fig, out_png)
+    return series
