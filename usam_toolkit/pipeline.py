@@ -5,6 +5,7 @@ recipe value.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -181,6 +182,8 @@ def train_recipe(
     loader, sampler = build_data(cfg, model, "train", train=True)
     _print_skips(cfg, "data read")
     train_cfg = section(cfg, "train", TrainConfig)
+    if not progress:  # --no-progress wins over the recipe's train.progress
+        train_cfg = dataclasses.replace(train_cfg, progress=False)
     trainer = Trainer(
         model,
         loader.dataset,

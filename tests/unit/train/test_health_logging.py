@@ -89,7 +89,7 @@ def smoke_world(tmp_path_factory: pytest.TempPathFactory):
         os.environ["USAM_SMOKE_DIR"] = old
 
 
-def test_smoke_training_logs_health_and_plots_it(smoke_world, tmp_path):
+def test_smoke_training_logs_health_and_plots_it(smoke_world, tmp_path, capsys):
     pytest.importorskip("matplotlib", reason="plots need matplotlib")
     from usam_toolkit.mini.smoke import SMOKE_RECIPE
     from usam_toolkit.pipeline import train_recipe
@@ -97,13 +97,13 @@ def test_smoke_training_logs_health_and_plots_it(smoke_world, tmp_path):
     overrides = [
         "train.max_steps=3",
         "train.log_every=1",
-        "train.progress=false",
         "train.tensorboard=false",
         "train.plots=true",
         "data.valid=[]",
     ]
     result = train_recipe(SMOKE_RECIPE, overrides, out=str(tmp_path), device="cpu", progress=False)
     assert result.step == 3
+    assert "step/s" not in capsys.readouterr().err  # progress=False hides the bar the recipe would show
     rows = _rows(tmp_path)
     assert [r["step"] for r in rows] == [1, 2, 3]
     for r in rows:
