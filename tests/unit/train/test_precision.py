@@ -9,14 +9,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 from torch import nn
-from train_fakes import FakeDataset, FakeSampler, TinyModel, collate
+from train_fakes import run_tiny_trainer
 
 import usam_toolkit.precision as prec
 from usam_toolkit.errors import ConfigError
 from usam_toolkit.interfaces import EncoderOutput
 from usam_toolkit.precision import Precision, resolve_precision
 from usam_toolkit.train.checkpoint import find_latest
-from usam_toolkit.train.trainer import Trainer
 
 CPU = torch.device("cpu")
 
@@ -171,22 +170,7 @@ def test_fp32_autocast_is_a_no_op():
 
 # ------------------------------------------------------------------------------------------ trainer
 def _run(out_dir, cfg, stop_at=None, resume=False):
-    def on_step(trainer, record):
-        if stop_at is not None and trainer.step == stop_at:
-            trainer.request_stop()
-
-    trainer = Trainer(
-        TinyModel(dropout=0.2),
-        FakeDataset(22),
-        FakeSampler(22, 4, seed=3),
-        cfg,
-        out_dir,
-        collate_fn=collate,
-        seed=7,
-        resume=resume,
-        on_step=on_step,
-    )
-    return trainer, trainer.fit()
+    return run_tiny_trainer(out_dir, cfg, stop_at=stop_at, resume=resume)
 
 
 def _losses(out_dir):

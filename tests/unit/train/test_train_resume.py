@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 
 import pytest
 import torch
 from safetensors.torch import load_file
-from train_fakes import FakeDataset, FakeSampler, TinyModel, collate
+from train_fakes import run_tiny_trainer
 
 from usam_toolkit.train.checkpoint import find_latest
-from usam_toolkit.train.trainer import Trainer
 
 
 def _losses(out_dir):
@@ -21,26 +19,7 @@ def _losses(out_dir):
 
 
 def _run(out_dir, cfg, stop_at=None, resume=False, signal_at=None):
-    def on_step(trainer, record):
-        if stop_at is not None and trainer.step == stop_at:
-            trainer.request_stop()
-        if signal_at is not None and trainer.step == signal_at:
-            os.kill(os.getpid(), signal.SIGTERM)  # the real handler, delivered between two steps
-
-    # 22 samples, batches of 4: 6 batches per epoch (the last has 2), so accumulation windows
-    # straddle epochs and the resume point falls mid-epoch.
-    trainer = Trainer(
-        TinyModel(dropout=0.2),
-        FakeDataset(22),
-        FakeSampler(22, 4, seed=3),
-        cfg,
-        out_dir,
-        collate_fn=collate,
-        seed=7,
-        resume=resume,
-        on_step=on_step,
-    )
-    return trainer.fit()
+    return run_tiny_trainer(out_dir, cfg, stop_at=stop_at, resume=resume, signal_at=signal_at)[1]
 
 
 @pytest.mark.parametrize("how", ["request_stop", "sigterm"])

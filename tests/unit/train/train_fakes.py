@@ -119,3 +119,32 @@ class TinyModel(nn.Module):
             audio_seconds=batch.audio_seconds,
             extras={"routing_weights": weights.detach(), "task_ids": batch.task_ids},
         )
+
+
+def run_tiny_trainer(out_dir, cfg, stop_at=None, resume=False, signal_at=None):
+    """Train :class:`TinyModel` on 22 fake samples in batches of 4 (6 batches per epoch, the last of 2, so
+    accumulation windows straddle epochs and a resume point falls mid-epoch); stop after step ``stop_at``,
+    or send the real SIGTERM after step ``signal_at``. Returns ``(trainer, result)``."""
+    import os
+    import signal
+
+    from usam_toolkit.train.trainer import Trainer
+
+    def on_step(trainer, record):
+        if stop_at is not None and trainer.step == stop_at:
+            trainer.request_stop()
+        if signal_at is not None and trainer.step == signal_at:
+            os.kill(os.getpid(), signal.SIGTERM)  # the real handler, delivered between two steps
+
+    trainer = Trainer(
+        TinyModel(dropout=0.2),
+        FakeDataset(22),
+        FakeSampler(22, 4, seed=3),
+        cfg,
+        out_dir,
+        collate_fn=collate,
+        seed=7,
+        resume=resume,
+        on_step=on_step,
+    )
+    return trainer, trainer.fit()
