@@ -25,7 +25,7 @@ import json
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,17 @@ def _token() -> str:
     return f"{os.getpid()}.{secrets.token_hex(4)}"
 
 
+def _claim(name: Callable[[], Path], create: Callable[[Path], object]) -> Path:
+    """Create (exclusively) the first of ``name()``'s random paths that nobody holds yet, and return it."""
+    while True:
+        tmp = name()
+        try:
+            create(tmp)
+            return tmp
+        except FileExistsError:  # pragma: no cover - a random name taken twice
+            continue
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
@@ -91,13 +102,10 @@ def atomic_path(path: str | Path, *, durable: bool = True) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        tmp = path.with_name(f".{path.name}.{_token()}.tmp{path.suffix}")
-        try:
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            break
-        except FileExistsError:  # pragma: no cover - a random name taken twice
-            continue
+    tmp = _claim(
+        lambda: path.with_name(f".{path.name}.{_token()}.tmp{path.suffix}"),
+        lambda p: os.close(os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)),
+    )
     try:
         yield tmp
         if durable:
@@ -165,13 +173,7 @@ def atomic_folder(
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        tmp = final.with_name(f"{final.name}.tmp-{_token().replace('.', '-')}")
-        try:
-            tmp.mkdir()
-            break
-        except FileExistsError:  # pragma: no cover - a random name taken twice
-            continue
+    tmp = _claim(lambda: final.with_name(f"{final.name}.tmp-{_token().replace('.', '-')}"), Path.mkdir)
     try:
         yield tmp
         if durable:
