@@ -182,9 +182,10 @@ def build_paper_model(
 ) -> Any:
     """An :class:`~usam_toolkit.model.audio_llm.AudioLLM` of the paper's shapes with random weights.
 
-    Encoders and the LLM are built from their configs at the paper's shapes (no checkpoint files), for
-    the encoders the recipe lists; fusion, projectors, ``audio_norm``, LoRA, losses and tasks come from the
-    recipe through the registry, as ``AudioLLM.from_recipe`` builds them.
+    ``AudioLLM.from_recipe`` on the recipe, with its encoder and LLM slots built by ``builders`` at the
+    paper's shapes from their configs (no checkpoint files); tasks, fusion, projectors, ``audio_norm``,
+    losses and every connecting width come from the recipe through the registry, as for any run, and the
+    LLM's LoRA settings from its ``llm.lora``.
 
     Args:
         device: where the weights are created (``cuda``; ``meta`` to count parameters without memory;
@@ -198,94 +199,41 @@ def build_paper_model(
     """
     from omegaconf import OmegaConf
 
-    from ..config.loader import slot_fields
-    from ..interfaces import BuildContext
-    from ..model.audio_llm import AudioLLM, ComponentInfo
-    from ..model.audio_norm import build_audio_norm
-    from ..model.config import AudioNormConfig, FusionConfig
-    from ..model.fusion import Fusion
+    from ..model.audio_llm import AudioLLM
     from ..model.lora import LoraSettings
-    from ..plugins import get_registry
 
     cfg = recipe if recipe is not None and not isinstance(recipe, (str, Path)) else paper_recipe(recipe)
     shapes = shapes or PaperShapes()
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    reg = get_registry()
-    torch.manual_seed(0)
-    infos: list[ComponentInfo] = []
-
-    def build(kind: str, slot: Any, ctx: BuildContext, where: str) -> Any:
-        fields = slot_fields(OmegaConf.to_container(slot), ("weight",))  # type: ignore[arg-type]
-        infos.append(ComponentInfo(where, kind, str(fields["name"]), __name__, "random weights", ""))
-        return reg.build(kind, fields, ctx, where)
-
     makers = {"whisper": _whisper, "ced": _ced, "mert": _mert}
-    with torch.device(device):
-        tasks_list = [
-            build("tasks", slot, BuildContext(device=device), f"tasks[{i}]")
-            for i, slot in enumerate(cfg.tasks)
-        ]
-        tasks = {t.name: t for t in tasks_list}
-        base = BuildContext(device=device, task_names=tuple(tasks))
-        encoders = []
-        for i, slot in enumerate(cfg.encoders):
-            if slot.name not in makers:
+
+    def encoder(i: int) -> Any:
+        def build(fields: dict[str, Any], ctx: Any) -> Any:
+            name = str(fields["name"])
+            if name not in makers:
                 raise ConfigError(
-                    f"bench: encoders[{i}] is '{slot.name}'; the paper shapes exist for {', '.join(makers)}"
+                    f"bench: encoders[{i}] is '{name}'; the paper shapes exist for {', '.join(makers)}"
                 )
             # CED computes its mel filterbank with .item() calls, which the meta device cannot do
-            where = "cpu" if slot.name == "ced" and torch.device(device).type == "meta" else device
+            where = "cpu" if name == "ced" and torch.device(device).type == "meta" else device
             with torch.device(where):
-                encoders.append(makers[slot.name](shapes).to(device))
-            infos.append(
-                ComponentInfo(f"encoders[{i}]", "encoders", slot.name, __name__, "random weights", "")
-            )
-        fusion = Fusion(
-            FusionConfig(**OmegaConf.to_container(cfg.fusion)),  # type: ignore[arg-type]
-            [(int(e.output_dim), float(e.frame_rate)) for e in encoders],
-        )
+                return makers[name](shapes).to(device)
+
+        return build
+
+    def llm(fields: dict[str, Any], ctx: Any) -> Any:
+        lora = OmegaConf.to_container(OmegaConf.create(dict(fields.get("lora") or {})))
         with _default_dtype(dtype):
-            llm = _llm(shapes, work, LoraSettings(**OmegaConf.to_container(cfg.llm.get("lora") or {})))  # type: ignore[arg-type]
-        infos.append(ComponentInfo("llm", "llms", "hf_causal_lm", __name__, "random weights", ""))
-        d = int(llm.hidden_size)
-        projectors = []
-        width, rate = int(fusion.output_dim), float(fusion.frame_rate)
-        for i, slot in enumerate(cfg.projectors):
-            last = i == len(cfg.projectors) - 1
-            ctx = BuildContext(
-                **{
-                    **base.__dict__,
-                    "input_dim": width,
-                    "frame_rate": rate,
-                    "llm_dim": d,
-                    "prompt_dim": d,
-                    "output_dim": d if last else None,
-                    "is_last": last,
-                }
-            )
-            projectors.append(build("projectors", slot, ctx, f"projectors[{i}]"))
-            width = int(projectors[-1].output_dim)
-            rate = float(getattr(projectors[-1], "output_frame_rate", lambda r: r)(rate))
-        norm = AudioNormConfig(**OmegaConf.to_container(cfg.get("audio_norm") or {}))  # type: ignore[arg-type]
-        # The norm's gain starts at the LLM's embedding RMS; on the meta device there is no value to read.
-        rms = 1.0 if torch.device(device).type == "meta" else llm.embedding_rms()
-        audio_norm = build_audio_norm(norm, d, rms)
-        loss_ctx = BuildContext(**{**base.__dict__, "input_dim": d, "llm_dim": d, "prompt_dim": d})
-        losses = [build("losses", slot, loss_ctx, f"losses[{i}]") for i, slot in enumerate(cfg.losses)]
-        model = AudioLLM(
-            encoders,
-            fusion,
-            projectors,
-            llm,
-            losses,
-            [str(s.name) for s in cfg.losses],
-            [float(s.get("weight", 1.0)) for s in cfg.losses],
-            tasks,
-            infos,
-            audio_norm,
-        )
-    return model.to(device=device)
+            return _llm(shapes, work, LoraSettings(**lora))  # type: ignore[arg-type]
+
+    builders = {f"encoders[{i}]": encoder(i) for i in range(len(cfg.encoders))}
+    builders["llm"] = llm
+    torch.manual_seed(0)
+    # Everything else (tasks, fusion, projector chain, audio_norm, losses) is the recipe's, built as any run.
+    with torch.device(device):
+        model = AudioLLM.from_recipe(cfg, device=device, builders=builders)
+    return model
 
 
 def check_cuda(device: str, min_gib: float = 75.0) -> None:

@@ -6,7 +6,7 @@ widths at one rate, each projector gets the previous width, the last one the LLM
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,9 @@ from ..interfaces import (
 from ..registry import Registry
 from .config import FusionConfig
 from .train_mode import KEEP_EVAL_ATTR, count_parameters
+
+# Builds one slot in place of the registry: (the slot's fields, its BuildContext) -> the component.
+SlotBuilder = Callable[[dict[str, Any], BuildContext], Any]
 
 
 @dataclass
@@ -95,8 +98,24 @@ class AudioLLM(nn.Module):
     # Building
     # ------------------------------------------------------------------------------------------
     @classmethod
-    def from_recipe(cls, cfg: DictConfig, registry: Registry | None = None, device: str = "cpu") -> AudioLLM:
-        """Build every component of a validated recipe (see :func:`usam_toolkit.load_recipe`)."""
+    def from_recipe(
+        cls,
+        cfg: DictConfig,
+        registry: Registry | None = None,
+        device: str = "cpu",
+        builders: Mapping[str, SlotBuilder] | None = None,
+    ) -> AudioLLM:
+        """Build every component of a validated recipe (see :func:`usam_toolkit.load_recipe`).
+
+        Args:
+            cfg: the validated recipe.
+            registry: where plugins are found (default: the process-wide one).
+            device: where the model ends up (``meta`` builds shapes only: parameter counts, no memory).
+            builders: slot path (``"encoders[0]"``, ``"llm"``, ...) -> ``(fields, ctx) -> component`` that
+                replaces the registry's build for that slot, e.g. random weights of a checkpoint's shape
+                (``usam bench --config paper``). Every other slot, and all wiring between them, is the
+                recipe's as for any run.
+        """
         from ..plugins import get_registry
         from .audio_norm import build_audio_norm
         from .config import AudioNormConfig
@@ -112,9 +131,16 @@ class AudioLLM(nn.Module):
         slots = {where: (kind, slot, extra) for where, kind, slot, extra in iter_slots(cfg)}
         infos: list[ComponentInfo] = []
 
+        unknown = sorted(set(builders or {}) - set(slots))
+        if unknown:
+            raise ConfigError(f"{path}: builders given for {unknown}, which the recipe has no slot for")
+
         def build(where: str, ctx: BuildContext) -> Any:
             kind, slot, extra = slots[where]
             fields = slot_fields(slot, extra)
+            if builders and where in builders:
+                infos.append(ComponentInfo(where, kind, str(fields["name"]), "override", "builders", ""))
+                return builders[where](fields, ctx)
             entry = reg.get(kind, str(fields["name"]), where)
             infos.append(
                 ComponentInfo(
@@ -168,7 +194,9 @@ class AudioLLM(nn.Module):
             raise ConfigError(f"{path}: the projector chain ends at width {width}, the LLM needs {llm_dim}")
 
         norm_cfg = AudioNormConfig(**OmegaConf.to_container(cfg.get("audio_norm") or {}))  # type: ignore[arg-type]
-        audio_norm = build_audio_norm(norm_cfg, llm_dim, llm.embedding_rms())
+        # On the meta device there is no embedding value to read; the gain's start does not matter there.
+        rms = 1.0 if torch.device(device).type == "meta" else llm.embedding_rms()
+        audio_norm = build_audio_norm(norm_cfg, llm_dim, rms)
 
         loss_ctx = replace(base, input_dim=llm_dim, llm_dim=llm_dim, prompt_dim=llm_dim)
         losses = [build(f"losses[{i}]", loss_ctx) for i in range(len(cfg.losses))]
