@@ -229,10 +229,9 @@ def pretrain_music_encoder(
     dev_w, dev_t = _load_clips(dev_m, sr)
     tagger = MusicTagger(settings.encoder, settings.seed)
     opt = torch.optim.AdamW(tagger.parameters(), lr=settings.lr, weight_decay=0.01)
-    warm = max(1, settings.steps // 10)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / settings.steps)))
-    )
+    from ..train.optim import warmup_cosine
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(settings.steps, settings.steps // 10))
     rng = random.Random(settings.seed)
     crop = int(settings.crop_seconds * sr)
     tagger.train(True)
@@ -447,14 +446,9 @@ def pretrain_lm(
     dev_seqs = _encode(tok, dev_texts, settings.max_tokens)
     ppl_init = perplexity(model, dev_seqs, tok.pad_token_id)
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.01, betas=(0.9, 0.98))
-    warm = max(1, settings.steps // 20)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt,
-        lambda s: (
-            min(1.0, (s + 1) / warm)
-            * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / settings.steps))))
-        ),
-    )
+    from ..train.optim import warmup_cosine
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(settings.steps, settings.steps // 20, 0.05))
     rng = random.Random(settings.seed)
     model.train()
     for step in range(settings.steps):

@@ -30,6 +30,7 @@ __all__ = [
     "load_optimizer_state_by_name",
     "optimizer_state_by_name",
     "resolve_precision",
+    "warmup_cosine",
     "warmup_linear",
 ]
 
@@ -61,6 +62,21 @@ def warmup_linear(max_steps: int, warmup_ratio: float) -> Callable[[int], float]
         if s < warmup:
             return (s + 1) / warmup
         return max(0.0, (max_steps - s) / max(1, max_steps - warmup))
+
+    return factor
+
+
+def warmup_cosine(max_steps: int, warmup_steps: int, floor: float = 0.0) -> Callable[[int], float]:
+    """LR factor at step ``s`` (0-based): ``min(1, (s+1)/W) * (floor + (1-floor) * (1 + cos(pi*t)) / 2)``
+    with ``t = min(1, s/max_steps)`` and ``W = warmup_steps``: a linear warm-up times a cosine from 1 down
+    to ``floor`` over the whole run (the mini world's encoder and LM pretraining)."""
+    import math
+
+    warm = max(1, int(warmup_steps))
+
+    def factor(s: int) -> float:
+        cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, s / max_steps)))
+        return min(1.0, (s + 1) / warm) * (floor + (1 - floor) * cosine)
 
     return factor
 

@@ -13,7 +13,7 @@ from train_fakes import FakeDataset, FakeSampler, TinyModel, collate
 
 from usam_toolkit.errors import ConfigError
 from usam_toolkit.train import checkpoint as ck
-from usam_toolkit.train.optim import resolve_precision, warmup_linear
+from usam_toolkit.train.optim import resolve_precision, warmup_cosine, warmup_linear
 from usam_toolkit.train.trainer import Trainer, TrainingStopped, metric_direction
 
 
@@ -45,6 +45,14 @@ def test_warmup_then_linear_decay_by_hand():
         [0.5, 1.0, 1.0, 7 / 8, 6 / 8, 5 / 8, 4 / 8, 3 / 8, 2 / 8, 1 / 8]
     )
     assert warmup_linear(4, 0.0)(0) == 1.0
+
+
+def test_warmup_then_cosine_to_a_floor_by_hand():
+    f = warmup_cosine(8, 2)  # warm-up factor (s+1)/2 until 1; cosine over all 8 steps
+    # s=0: 1/2 * 1; s=2: cos(pi/4) -> (1 + 0.7071)/2; s=4: halfway, 1/2; s=8: 0
+    assert [f(0), f(2), f(4), f(8)] == pytest.approx([0.5, (1 + 2**-0.5) / 2, 0.5, 0.0])
+    g = warmup_cosine(8, 2, floor=0.1)  # the cosine falls to 0.1 instead of 0
+    assert [g(4), g(8), g(12)] == pytest.approx([0.1 + 0.9 * 0.5, 0.1, 0.1])
 
 
 def test_logged_lr_follows_schedule(tmp_path, fast_cfg):
