@@ -110,8 +110,12 @@ def recipe_check(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[s
     return reasons
 
 
-def validation_fn(cfg: DictConfig, model: Any, device: str, decode: bool) -> Any:
-    """``(model, step) -> metrics`` for periodic evaluation: mean valid loss, and scores when ``decode``."""
+def validation_fn(cfg: DictConfig, model: Any, device: str, decode: bool, out_dir: Path | None = None) -> Any:
+    """``(model, step) -> metrics`` for periodic evaluation: mean valid loss, and scores when ``decode``.
+
+    When decoding with ``out_dir``, rank 0 also writes what the model said, as ``usam evaluate`` does,
+    into ``out_dir/valid/step-<N>/`` (``predictions.jsonl``, ``metrics.json``, ``summary.md``): the answers
+    behind each point of the dev curve."""
     if not cfg.data.valid:
         return None
     loader, _ = build_data(cfg, model, "valid", train=False)
@@ -138,7 +142,12 @@ def validation_fn(cfg: DictConfig, model: Any, device: str, decode: bool) -> Any
 
             ev = section(cfg, "evaluate", EvalConfig)
             records = run_decode(inner, loader, ev, device, progress=False)
-            for group, res in score(records, metrics_for_tasks(inner.tasks, ev)).items():
+            results = score(records, metrics_for_tasks(inner.tasks, ev))
+            if out_dir is not None and int(os.environ.get("RANK", "0")) == 0:
+                from .evaluate.runner import write_outputs
+
+                write_outputs(out_dir / "valid" / f"step-{step}", records, results, {"step": step})
+            for group, res in results.items():
                 for metric, values in res.items():
                     if isinstance(values, Mapping):
                         for k, v in values.items():
@@ -192,7 +201,7 @@ def train_recipe(
         out_dir,
         collate_fn=loader.collate_fn,
         num_workers=int(cfg.data.num_workers),
-        evaluate_fn=validation_fn(cfg, model, dev, decode=train_cfg.eval_decode),
+        evaluate_fn=validation_fn(cfg, model, dev, decode=train_cfg.eval_decode, out_dir=out_dir),
         seed=int(cfg.seed),
         recipe=cfg,
         provenance={c["slot"]: c for c in model.provenance()},

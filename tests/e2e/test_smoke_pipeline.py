@@ -98,7 +98,7 @@ def test_feature_cache_serves_frozen_encoders_in_the_model(smoke_world: Path, tm
     assert cache.hits == len(batch) * len(model.encoders)
 
 
-def test_periodic_evaluation_scores_the_valid_split_when_asked(smoke_world: Path) -> None:
+def test_periodic_evaluation_scores_the_valid_split_when_asked(smoke_world: Path, tmp_path: Path) -> None:
     from usam_toolkit.pipeline import build_model, validation_fn
 
     cfg = load_recipe(SMOKE_RECIPE, ["train.eval_decode=true", "evaluate.max_new_tokens=3"])
@@ -109,6 +109,16 @@ def test_periodic_evaluation_scores_the_valid_split_when_asked(smoke_world: Path
     loss_only = validation_fn(cfg, model, "cpu", decode=False)(model, 0)
     assert set(loss_only) == {"valid/loss"} and loss_only["valid/loss"] > 0
     torch.manual_seed(0)
-    scored = validation_fn(cfg, model, "cpu", decode=cfg.train.eval_decode)(model, 0)
+    scored = validation_fn(cfg, model, "cpu", decode=cfg.train.eval_decode, out_dir=tmp_path)(model, 7)
     assert scored["valid/loss"] == pytest.approx(loss_only["valid/loss"])
     assert "valid/asr/wer.wer" in scored and "valid/s2tt/bleu.bleu" in scored
+    # What the model said at that step, one line per valid clip, scored as in the log.
+    import json
+
+    said = [
+        json.loads(line) for line in (tmp_path / "valid/step-7/predictions.jsonl").read_text().splitlines()
+    ]
+    valid = sum(len(Path(m).read_text().splitlines()) for m in cfg.data.valid)
+    assert len(said) == valid and all("hypothesis" in r for r in said)
+    saved = json.loads((tmp_path / "valid/step-7/metrics.json").read_text())
+    assert saved["step"] == 7 and saved["results"]["asr"]["wer"]["wer"] == scored["valid/asr/wer.wer"]
