@@ -9,7 +9,7 @@ import pytest
 
 
 @pytest.mark.slow
-def test_demo_on_the_tiny_world(tmp_path: Path) -> None:
+def test_demo_on_the_tiny_world(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from usam_toolkit.mini import debian
 
     missing = debian.missing_packages()
@@ -41,3 +41,16 @@ def test_demo_on_the_tiny_world(tmp_path: Path) -> None:
         assert all(task[name] for name in SYSTEMS)  # every system scored on every task
     assert (out / "report.md").read_text().startswith("# U-SAM mini world")
     assert result["timing"]["total"]["cpu_s"] > 0
+    capsys.readouterr()
+    # Run again with a longer schedule: the finished 2-step run is resumed to step 3, not retrained.
+    run_demo(
+        out=out,
+        world=world,
+        scale="tiny",
+        progress=False,
+        overrides=["train.max_steps=3", "evaluate.max_new_tokens=4"],
+    )
+    state = json.loads((out / "model" / "checkpoint-3" / "trainer_state.json").read_text())
+    assert state["step"] == 3
+    said = capsys.readouterr()
+    assert "resuming at step 2" in said.out and "resumed from" in said.err

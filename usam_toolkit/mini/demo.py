@@ -32,6 +32,13 @@ DEMO_RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "mini" / "usam.y
 SYSTEMS: tuple[str, ...] = ("model", "untrained", *TEXT_BASELINES)
 
 
+def _checkpoint_step(checkpoint: Path) -> int:
+    """The optimizer step a checkpoint was written at (its ``trainer_state.json``)."""
+    from ..train.checkpoint import STATE_FILE
+
+    return int(json.loads((checkpoint / STATE_FILE).read_text(encoding="utf-8"))["step"])
+
+
 @dataclass(frozen=True)
 class Score:
     """One table column: a score of a task's results."""
@@ -218,7 +225,8 @@ def run_demo(
         overrides: ``key=value`` recipe overrides.
         scale: scale of the world when it must be built.
         device: torch device.
-        retrain: train again even when ``out/model`` holds a finished checkpoint.
+        retrain: train again even when ``out/model`` holds a finished checkpoint (an unfinished one is
+            resumed: an interrupted demo continues where it stopped).
         progress: progress bars.
     """
     from omegaconf import OmegaConf
@@ -263,11 +271,21 @@ def run_demo(
     print("[demo] scoring the untrained model on the test split")
     per_system["untrained"] = clock.run("score untrained", untrained)
     model_dir = out / "model"
-    if retrain or find_latest(model_dir) is None:
-        print(f"[demo] training {recipe}")
+    latest = None if retrain else find_latest(model_dir)
+    done = _checkpoint_step(latest) if latest is not None else 0
+    if latest is None or done < int(cfg.train.max_steps):
+        # An interrupted run continues from its last checkpoint (exactly) instead of being scored half-done.
+        print(f"[demo] training {recipe}" + (f" (resuming at step {done})" if latest is not None else ""))
         clock.run(
             "train",
-            lambda: train_recipe(recipe, overrides, out=str(model_dir), device=device, progress=progress),
+            lambda: train_recipe(
+                recipe,
+                overrides,
+                out=str(model_dir),
+                device=device,
+                progress=progress,
+                resume=str(latest) if latest is not None else False,
+            ),
         )
 
     def trained() -> dict[str, Any]:
