@@ -53,11 +53,11 @@ validate: venv
 demo: venv system-deps
 	$(PY) -m usam_toolkit mini demo --world data/mini-small --out runs/demo
 
-# The speech run (~90 min on 2 cores; resumable: run it again): builds the speech world (data/mini-speech),
-# trains recipes/mini/speech.yaml (Whisper base -> Q-Former -> TAPM -> SmolLM2-135M with LoRA, ASR) and scores
-# it on the human test clips beside the baselines into runs/speech.
+# The speech run (~60 min on 2 cores with bf16, ~90 without; resumable: run it again): builds the speech world
+# (data/mini-speech), trains recipes/mini/speech-stack.yaml (Whisper base -> 4-frame stacking MLP -> SmolLM2-135M
+# with LoRA, ASR) and scores it on the human test clips beside the baselines into runs/speech.
 speech: venv system-deps
-	$(PY) -m usam_toolkit mini demo --world data/mini-speech --scale speech --recipe recipes/mini/speech.yaml --out runs/speech
+	$(PY) -m usam_toolkit mini demo --world data/mini-speech --scale speech --recipe recipes/mini/speech-stack.yaml --out runs/speech
 
 clean-venv:
 	rm -rf $(VENV)

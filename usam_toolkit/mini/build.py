@@ -4,6 +4,7 @@ Layout of ``out``::
 
     train.jsonl dev.jsonl test.jsonl           all tasks mixed
     train_asr.jsonl ... test_mc.jsonl          the same examples, one file per task and split
+    train_asr_espeak.jsonl                     (speech scale) train_asr.jsonl without the flite clips
     world.json                                 counts, hours, sources, seed, scale, package versions
     audio/{speech,tts,events,music}/...        wav files (paths in the manifests are relative to ``out``)
     midi/<recipe>.mid                          the composed scores
@@ -512,6 +513,13 @@ def build_world(
             _write_jsonl(out / f"{split}_{task}.jsonl", entries)
             counts[task][split] = len(entries)
             hours[task][split] = round(sum(e["duration"] for e in entries) / 3600.0, 4)
+    extra: dict[str, str] = {}
+    if spec.asr_text_tts:
+        # The asr training clips without flite's renderings: the mix on which the speech probes and the
+        # speech recipe listened (notes/speech-probes.md, docs/mini-world.md).
+        espeak = [e for e in manifests["train"]["asr"] if not str(e.get("speaker", "")).startswith("flite:")]
+        _write_jsonl(out / "train_asr_espeak.jsonl", espeak)
+        extra["train_asr_espeak"] = "train_asr_espeak.jsonl"
 
     summary = {
         "name": "usam mini world",
@@ -523,7 +531,8 @@ def build_world(
         "total_clips": sum(sum(c.values()) for c in counts.values()),
         "total_hours": round(sum(sum(h.values()) for h in hours.values()), 4),
         "manifests": {s: f"{s}.jsonl" for s in SPLITS}
-        | {f"{s}_{t}": f"{s}_{t}.jsonl" for s in SPLITS for t in TASKS},
+        | {f"{s}_{t}": f"{s}_{t}.jsonl" for s in SPLITS for t in TASKS}
+        | extra,
         "split_unit": (
             "group: sentence (asr, s2tt), sound name or caption signature (aac), musical recipe (mc)"
         ),

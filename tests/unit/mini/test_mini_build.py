@@ -163,3 +163,23 @@ def test_folder_of_another_builder_version_is_refused(tmp_path: Path) -> None:
         build_world(tmp_path, scale="tiny", progress=False)
     with pytest.raises(DataError, match="unknown mini-world scale 'huge'.*tiny, small"):
         build_world(tmp_path / "x", scale="huge", progress=False)
+
+
+def test_text_tts_world_writes_the_espeak_only_asr_manifest(tmp_path: Path, monkeypatch) -> None:
+    import dataclasses
+
+    from usam_toolkit.mini import build, debian
+
+    missing = debian.missing_packages([*debian.PACKAGES, *debian.SPEECH_PACKAGES])
+    if missing:
+        pytest.skip(f"the speech world needs the Debian packages: {', '.join(missing)}")
+    # The tiny world plus 4 synthetic sentences: espeak-ng and flite alternate, so 2 of each.
+    monkeypatch.setitem(build.SCALES, "tiny", dataclasses.replace(SCALES["tiny"], asr_text_tts=4))
+    summary = build.build_world(tmp_path / "w", scale="tiny", seed=0, progress=False)
+    train = _records(tmp_path / "w" / "train_asr.jsonl")
+    espeak = _records(tmp_path / "w" / "train_asr_espeak.jsonl")
+    flite = [r for r in train if r["speaker"].startswith("flite:")]
+    assert len(flite) == 2
+    assert espeak == [r for r in train if not r["speaker"].startswith("flite:")]
+    assert sum(r["id"].startswith("asr-text-") for r in espeak) == 2
+    assert summary["manifests"]["train_asr_espeak"] == "train_asr_espeak.jsonl"
