@@ -33,7 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default="small",
         choices=("tiny", "small", "speech"),
         help="tiny: a few clips per task and split (tests); small: the demo world (default); speech: the "
-        "small world plus 4,000 synthetic clips of distinct sentences (recipes/mini/speech.yaml)",
+        "small world plus 4,000 synthetic clips of distinct sentences (make speech)",
     )
     build.add_argument("--out", default=None, help="output folder (default: ./data/mini-<scale>)")
     build.add_argument("--seed", type=int, default=0, help="world seed (default 0)")

@@ -157,8 +157,8 @@ def report_markdown(
     if absent:
         lines += [
             "",
-            f"Not in this recipe, so not reported: {', '.join(absent)}. Speech recognition is learnt by "
-            '`recipes/mini/speech.yaml` (docs/mini-world.md, "Speech").',
+            f"Not in this recipe, so not reported: {', '.join(absent)}. Speech recognition is the separate "
+            '`make speech` run, `recipes/mini/speech-stack.yaml` (docs/mini-world.md, "Speech").',
         ]
     lines += ["", "| stage | wall s | CPU s |", "|---|---|---|"]
     for stage, t in timing["stages"].items():

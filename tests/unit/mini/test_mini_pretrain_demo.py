@@ -128,7 +128,7 @@ def test_comparison_reports_only_the_tasks_the_model_was_scored_on() -> None:
     timing = {"stages": {}, "total": {"wall_s": 1.0, "cpu_s": 1.0}}
     report = report_markdown(table, timing, {"recipe": "r.yaml", "world": "w", "test_examples": 2})
     assert "Not in this recipe, so not reported: asr, s2tt." in report
-    assert "recipes/mini/speech.yaml" in report
+    assert "recipes/mini/speech-stack.yaml" in report
 
 
 def _recipes() -> list[Path]:
