@@ -10,6 +10,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# `auto` precision is bf16 on CPUs with avx512_bf16/amx_bf16, else fp32; expected values are worked out
+# in fp32, so the suite pins it (subprocesses inherit it). Tests of `auto` itself unset it.
+os.environ["USAM_AUTO_PRECISION"] = "fp32"
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -17,6 +17,7 @@ of CPU, so the CPU's own flags decide.
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ from torch import nn
 from .errors import ConfigError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: Environment variable that fixes what ``auto`` resolves to (``fp32``, ``bf16`` or ``fp16``) on any machine.
+AUTO_ENV = "USAM_AUTO_PRECISION"
 #: x86 CPU flags (``/proc/cpuinfo``) of native bf16 arithmetic.
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -245,6 +248,12 @@ def resolve_precision(name: str, device: torch.device | str, what: str = "train.
     if name not in PRECISIONS:
         raise ConfigError(f"{what}: '{name}' is not one of {', '.join(PRECISIONS)}")
     reason = f"{what}: {name}"
+    pinned = os.environ.get(AUTO_ENV, "")
+    if name == "auto" and pinned:
+        # Same numbers on every machine (the test suite, a comparison across CPU types): auto is what it says.
+        if pinned not in PRECISIONS[1:]:
+            raise ConfigError(f"{AUTO_ENV}={pinned!r} is not one of {', '.join(PRECISIONS[1:])}")
+        name, reason = pinned, f"auto: {AUTO_ENV}={pinned}"
     if device.type == "cuda":
         if name == "auto":
             gpu = torch.cuda.get_device_name(device)

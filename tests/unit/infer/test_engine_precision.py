@@ -90,6 +90,7 @@ def test_bf16_inference_autocasts_all_but_the_frozen_encoders(smoke: tuple) -> N
 
 def test_auto_follows_the_cpu_probe(smoke: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg, model = smoke
+    monkeypatch.delenv(prec.AUTO_ENV, raising=False)  # the suite pins auto to fp32 (tests/conftest.py)
     monkeypatch.setattr(prec, "cpu_bf16_support", lambda: (True, "has avx512_bf16"))
     assert (
         Engine(model, cfg, "cpu").precision.describe() == "precision: bf16 (auto: this CPU has avx512_bf16)"

@@ -27,6 +27,7 @@ def _probe(monkeypatch, native: bool) -> None:
         else "has no avx512_bf16/amx_bf16; bf16 autocast would be emulated"
     )
     monkeypatch.setattr(prec, "cpu_bf16_support", lambda: (native, evidence))
+    monkeypatch.delenv(prec.AUTO_ENV, raising=False)  # the suite pins auto to fp32 (tests/conftest.py)
 
 
 def test_auto_on_a_cpu_with_native_bf16_is_bf16(monkeypatch):
@@ -34,6 +35,17 @@ def test_auto_on_a_cpu_with_native_bf16_is_bf16(monkeypatch):
     p = resolve_precision("auto", CPU)
     assert (p.name, p.dtype, p.device_type) == ("bf16", torch.bfloat16, "cpu")
     assert p.describe() == "precision: bf16 (auto: this CPU has avx512_bf16, amx_bf16)"
+
+
+def test_the_environment_can_fix_what_auto_means_on_any_cpu(monkeypatch):
+    _probe(monkeypatch, True)
+    monkeypatch.setenv(prec.AUTO_ENV, "fp32")
+    p = resolve_precision("auto", CPU)
+    assert p.name == "fp32" and p.describe() == "precision: fp32 (auto: USAM_AUTO_PRECISION=fp32)"
+    assert resolve_precision("bf16", CPU).name == "bf16"  # an explicit choice is never overridden
+    monkeypatch.setenv(prec.AUTO_ENV, "fp8")
+    with pytest.raises(ConfigError, match="USAM_AUTO_PRECISION='fp8' is not one of fp32, bf16, fp16"):
+        resolve_precision("auto", CPU)
 
 
 def test_auto_on_a_cpu_without_native_bf16_is_fp32_and_says_why(monkeypatch):
