@@ -36,7 +36,7 @@ def test_demo_on_the_tiny_world(tmp_path: Path, capsys: pytest.CaptureFixture[st
         overrides=["train.max_steps=2", "evaluate.max_new_tokens=4"],
     )
     saved = json.loads((out / "metrics.json").read_text())
-    assert set(saved["tasks"]) == {"asr", "s2tt", "aac", "mc"}
+    assert set(saved["tasks"]) == {"aac", "mc"}  # the tasks recipes/mini/usam.yaml trains
     for task in saved["tasks"].values():
         assert all(task[name] for name in SYSTEMS)  # every system scored on every task
     assert (out / "report.md").read_text().startswith("# U-SAM mini world")
