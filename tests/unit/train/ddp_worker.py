@@ -7,10 +7,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from train_fakes import FakeDataset, FakeSampler, TinyModel, collate  # noqa: E402
+from train_fakes import run_tiny_trainer  # noqa: E402
 
 from usam_toolkit.train.config import TrainConfig  # noqa: E402
-from usam_toolkit.train.trainer import Trainer  # noqa: E402
 
 
 def run(out_dir: Path, mode: str, resume: bool | Path = False) -> None:
@@ -26,17 +25,7 @@ def run(out_dir: Path, mode: str, resume: bool | Path = False) -> None:
         save_every=3,
         keep_last=5,
     )
-    Trainer(
-        TinyModel(dropout=0.0),
-        FakeDataset(22),
-        FakeSampler(22, 4, seed=3),
-        cfg,
-        out_dir,
-        collate_fn=collate,
-        seed=7,
-        device="cpu",
-        resume=resume,
-    ).fit()
+    run_tiny_trainer(out_dir, cfg, resume=resume, dropout=0.0, device="cpu")
 
 
 if __name__ == "__main__":

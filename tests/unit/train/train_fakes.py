@@ -121,10 +121,11 @@ class TinyModel(nn.Module):
         )
 
 
-def run_tiny_trainer(out_dir, cfg, stop_at=None, resume=False, signal_at=None):
+def run_tiny_trainer(out_dir, cfg, stop_at=None, resume=False, signal_at=None, dropout=0.2, device=None):
     """Train :class:`TinyModel` on 22 fake samples in batches of 4 (6 batches per epoch, the last of 2, so
     accumulation windows straddle epochs and a resume point falls mid-epoch); stop after step ``stop_at``,
-    or send the real SIGTERM after step ``signal_at``. Returns ``(trainer, result)``."""
+    or send the real SIGTERM after step ``signal_at``; ``device`` as :class:`Trainer` takes it. Returns
+    ``(trainer, result)``."""
     import os
     import signal
 
@@ -137,13 +138,14 @@ def run_tiny_trainer(out_dir, cfg, stop_at=None, resume=False, signal_at=None):
             os.kill(os.getpid(), signal.SIGTERM)  # the real handler, delivered between two steps
 
     trainer = Trainer(
-        TinyModel(dropout=0.2),
+        TinyModel(dropout=dropout),
         FakeDataset(22),
         FakeSampler(22, 4, seed=3),
         cfg,
         out_dir,
         collate_fn=collate,
         seed=7,
+        device=device,
         resume=resume,
         on_step=on_step,
     )
