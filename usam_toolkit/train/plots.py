@@ -6,8 +6,19 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+
+def _pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend (no display needed), imported only when a plot is drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def _save(fig: object, out_png: str | Path) -> Path:
@@ -60,10 +71,7 @@ def plot_eval_curve(log_path: str | Path, out_png: str | Path) -> Path | None:
     )
     if not names:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.6), squeeze=False)
     for ax, name in zip(axes[0], names):
@@ -87,10 +95,7 @@ def plot_loss_curve(log_path: str | Path, out_png: str | Path) -> Path | None:
     rows = read_train_log(log_path)
     if not rows:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     steps = [r["step"] for r in rows]
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -124,10 +129,7 @@ def plot_projector_health(log_path: str | Path, out_png: str | Path) -> Path | N
                 series.setdefault(parsed, []).append((int(r["step"]), float(v)))
     if not series:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     stages = list(dict.fromkeys(label for label, _ in series))
     panels = (
@@ -163,10 +165,7 @@ def plot_routing_weights(mean_weights: np.ndarray, task_names: Sequence[str], ou
         task_names: T labels.
         out_png: where to write the figure.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     w = np.asarray(mean_weights, dtype=float)
     n_tasks, n_experts = w.shape
@@ -201,10 +200,7 @@ def plot_eval_comparison(
         )
         if pts:
             series[label] = pts
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     for label, pts in series.items():
