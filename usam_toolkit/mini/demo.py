@@ -32,13 +32,6 @@ DEMO_RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "mini" / "usam.y
 SYSTEMS: tuple[str, ...] = ("model", "untrained", *TEXT_BASELINES)
 
 
-def _checkpoint_step(checkpoint: Path) -> int:
-    """The optimizer step a checkpoint was written at (its ``trainer_state.json``)."""
-    from ..train.checkpoint import STATE_FILE
-
-    return int(json.loads((checkpoint / STATE_FILE).read_text(encoding="utf-8"))["step"])
-
-
 @dataclass(frozen=True)
 class Score:
     """One table column: a score of a task's results."""
@@ -233,7 +226,7 @@ def run_demo(
 
     from ..config.loader import load_recipe
     from ..pipeline import build_model, evaluate_model, load_for_evaluation, train_recipe
-    from ..train.checkpoint import find_latest
+    from ..train.checkpoint import find_latest, read_trainer_state
     from .pretrain import pretrain
 
     out, world = Path(out).resolve(), Path(world).resolve()
@@ -272,7 +265,7 @@ def run_demo(
     per_system["untrained"] = clock.run("score untrained", untrained)
     model_dir = out / "model"
     latest = None if retrain else find_latest(model_dir)
-    done = _checkpoint_step(latest) if latest is not None else 0
+    done = int(read_trainer_state(latest)["step"]) if latest is not None else 0
     if latest is None or done < int(cfg.train.max_steps):
         # An interrupted run continues from its last checkpoint (exactly) instead of being scored half-done.
         print(f"[demo] training {recipe}" + (f" (resuming at step {done})" if latest is not None else ""))
