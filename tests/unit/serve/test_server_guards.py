@@ -199,6 +199,19 @@ def test_a_client_that_sends_and_leaves_costs_no_decode(serve, caplog, monkeypat
     decoded = []
     real_load = ai.load_bytes
     monkeypatch.setattr(ai, "load_bytes", lambda *a, **k: decoded.append(1) or real_load(*a, **k))
+    # The scenario is a client gone by the time its body has been read. Without this wait the server may
+    # read the last bytes before the client's close reaches it (a race on fast machines), and then nothing
+    # could have told it that the client would leave.
+    from usam_toolkit.serve.server import Handler
+
+    real_fields = Handler._fields
+
+    def fields_then_close_seen(self):
+        out = real_fields(self)
+        _wait_until(self._client_gone)
+        return out
+
+    monkeypatch.setattr(Handler, "_fields", fields_then_close_seen)
     wav = _wav()
     srv.lock.acquire()  # had the leaving gone unnoticed before decoding, the queue would still catch it
     try:
