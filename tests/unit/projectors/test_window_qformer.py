@@ -183,3 +183,50 @@ def test_input_residual_uses_only_valid_frames_of_the_window() -> None:
     one = qf(x[:, :1], torch.tensor([1]), 50.0, CTX).features
     two = qf(padded, torch.tensor([1]), 50.0, CTX).features
     assert torch.allclose(one, two, atol=1e-6)
+
+
+def _tiny_at_50hz(**kw) -> torch.nn.Module:  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)
+    cfg = WindowQFormerConfig(
+        **{"hidden_size": 8, "num_heads": 2, "intermediate_size": 16, "num_layers": 1, **kw}
+    )
+    return build_window_qformer(cfg, BuildContext(input_dim=4, output_dim=6, frame_rate=50.0)).eval()
+
+
+def test_stack_residual_keeps_the_order_of_the_frames_in_a_window() -> None:
+    # One window of 2 frames, then the same 2 frames swapped. A mean, and a cross-attention without
+    # positions, see the same set of frames: with the cross-attention cut, "mean" gives equal tokens;
+    # "stack" reads [f1; f2] against [f2; f1] and the tokens differ.
+    x = torch.tensor([[[1.0, 0, 0, 0], [0, 2.0, 0, 0], [0, 2.0, 0, 0], [1.0, 0, 0, 0]]])
+    lengths = torch.tensor([4])
+    for mode, differ in (("mean", False), ("stack", True)):
+        qf = _tiny_at_50hz(window_seconds=0.04, input_residual=mode)
+        _deaf_cross_attention(qf)
+        out = qf(x, lengths, 50.0, CTX).features[0]
+        assert (not torch.allclose(out[0], out[1], atol=1e-5)) is differ
+    assert qf.input_proj.in_features == 2 * 4  # 2 frames of 4 channels
+
+
+def test_stack_residual_zeroes_padding_frames_and_checks_the_rate() -> None:
+    qf = _tiny_at_50hz(window_seconds=0.04, input_residual="stack")
+    _deaf_cross_attention(qf)
+    x = torch.tensor([[[1.0, 2, 3, 4], [5.0, 6, 7, 8]]])
+    padded = x.clone()
+    padded[0, 1] = 1e6  # padding: the stacked input is [LN(f1); 0] whatever the padded frame holds
+    one = qf(x[:, :1], torch.tensor([1]), 50.0, CTX).features
+    two = qf(padded, torch.tensor([1]), 50.0, CTX).features
+    assert torch.allclose(one, two, atol=1e-6)
+    with pytest.raises(ConfigError, match="built to stack 2 frames"):
+        qf(x, torch.tensor([2]), 100.0, CTX)  # 4 frames per window at 100 Hz
+
+
+def test_input_residual_values() -> None:
+    for value, mode in ((False, "none"), (True, "mean"), ("mean", "mean"), ("stack", "stack")):
+        assert _tiny_at_50hz(input_residual=value).input_residual == mode
+    with pytest.raises(ConfigError, match="'concat' is not valid; use one of none, mean, stack"):
+        _tiny_at_50hz(input_residual="concat")
+    with pytest.raises(ConfigError, match="needs the input's frame rate"):
+        build_window_qformer(
+            WindowQFormerConfig(hidden_size=8, num_heads=2, input_residual="stack"),
+            BuildContext(input_dim=4, output_dim=6),
+        )
